@@ -1,0 +1,61 @@
+"""``clausetag data …``: validate, count and import corpora."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from clausetag.data.corpus import DEFAULT_CORPUS_DIR, corpus_files, load_units, validate_units
+from clausetag.data.stats import count_table, markdown_table
+
+from clausetag.errors import ClausetagError
+from clausetag.labels import resolve_label_set
+
+
+def _validate(args: argparse.Namespace) -> int:
+    labels = resolve_label_set(args.path, args.labels)
+    units = load_units(args.path, validate=False)
+    problems = validate_units(units, labels)
+    for p in problems:
+        print(p, file=sys.stderr)
+    files = len(corpus_files(args.path))
+    if problems:
+        raise ClausetagError(f"{len(problems)} problem(s) in {files} file(s) ({len(units)} units)")
+    print(f"ok: {len(units)} units in {files} file(s), {len(labels)} labels")
+    return 0
+
+
+def _stats(args: argparse.Namespace) -> int:
+    labels = resolve_label_set(args.path, args.labels)
+    units = load_units(args.path, labels)
+    print(markdown_table(*count_table(units, labels)))
+    return 0
+
+
+def _import_opp115(args: argparse.Namespace) -> int:
+    from clausetag.data.opp115 import import_main
+
+    return import_main(args)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="clausetag data", description=__doc__)
+    sub = parser.add_subparsers(dest="action", required=True)
+    for name, func, help_ in [
+        ("validate", _validate, "check a corpus (file or directory) against its label scheme"),
+        ("stats", _stats, "count units per label × language × source"),
+    ]:
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("path", nargs="?", type=Path, default=DEFAULT_CORPUS_DIR)
+        p.add_argument("--labels", type=Path, default=None, help="label list (JSON array or one per line)")
+        p.set_defaults(func=func)
+    opp = sub.add_parser("import-opp115", help="convert OPP-115 CSVs into clausetag JSONL")
+    opp.add_argument("path", type=Path, help="consolidation folder, benchmark split CSV or folder")
+    opp.add_argument(
+        "--out", type=Path, required=True, help="output JSONL (labels.json is written beside it)"
+    )
+    opp.add_argument("--force", action="store_true", help="overwrite an existing output")
+    opp.set_defaults(func=_import_opp115)
+    args = parser.parse_args(argv)
+    return int(args.func(args))

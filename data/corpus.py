@@ -1,0 +1,228 @@
+"""Loading, validating and splitting corpus units (JSON Lines, one unit per line).
+
+A unit is ``{"id", "doc", "lang", "text", "labels", "source", "orig"?}``. Only
+``text``, ``lang`` and ``labels`` are required from outside data: missing ids and
+docs are derived, so any JSONL in that shape trains and evaluates.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypedDict
+
+from clausetag.errors import ClausetagError
+from clausetag.io import iter_jsonl
+from clausetag.labels import EXCLUSIVE_LABEL
+
+#: The bundled corpus: the five seed policies, their translations, authored units.
+DEFAULT_CORPUS_DIR = Path(__file__).resolve().parent / "corpus"
+
+SOURCES = ("seed", "translation", "authored")
+
+
+class Unit(TypedDict, total=False):
+    id: str
+    doc: str
+    lang: str
+    text: str
+    labels: list[str]
+    source: str
+    orig: str
+    start: int
+    end: int
+    # where the unit was read from, for error messages; never written back
+    _where: str
+
+
+def corpus_files(path: str | Path | None = None) -> list[Path]:
+    """The JSONL files of a corpus: a directory's ``*.jsonl`` (sorted) or one file."""
+    p = Path(path) if path is not None else DEFAULT_CORPUS_DIR
+    if p.is_dir():
+        files = sorted(p.glob("*.jsonl"))
+        if not files:
+            raise ClausetagError(f"{p}: no .jsonl files in this directory")
+        return files
+    if not p.exists():
+        raise ClausetagError(f"{p}: no such file or directory")
+    return [p]
+
+
+@dataclass
+class Problem:
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+def _read(paths: Iterable[Path]) -> list[Unit]:
+    units: list[Unit] = []
+    for path in paths:
+        for lineno, rec in iter_jsonl(path, required=("text", "lang", "labels")):
+            unit: Unit = {k: v for k, v in rec.items() if k in Unit.__annotations__}  # type: ignore[assignment]
+            unit["_where"] = f"{path}:{lineno}"
+            unit.setdefault("id", f"{path.stem}:{lineno}")
+            unit.setdefault("doc", path.stem)
+            unit.setdefault("source", "seed")
+            units.append(unit)
+    return units
+
+
+def validate_units(units: Sequence[Unit], labels: Sequence[str]) -> list[Problem]:
+    """Every problem in the units, each tied to its file and line.
+
+    Checks the brief's rules: known labels only, no empty text or label list,
+    unique ids, ``other`` never mixed with another label, translations pointing
+    at a unit that exists.
+    """
+    known = set(labels)
+    problems: list[Problem] = []
+    seen: dict[str, str] = {}
+    for u in units:
+        where = u.get("_where", str(u.get("id")))
+
+        def bad(msg: str, where: str = where) -> None:
+            problems.append(Problem(where, msg))
+
+        uid = u.get("id")
+        if not isinstance(uid, str) or not uid:
+            bad("'id' must be a non-empty string")
+        elif uid in seen:
+            bad(f"duplicate id {uid!r} (first at {seen[uid]})")
+        else:
+            seen[uid] = where
+        text = u.get("text")
+        if not isinstance(text, str) or not text.strip():
+            bad("empty text")
+        lang = u.get("lang")
+        if not isinstance(lang, str) or not lang.strip():
+            bad("'lang' must be a language code such as 'en' or 'lv'")
+        labs = u.get("labels")
+        if not isinstance(labs, list) or not all(isinstance(x, str) for x in labs):
+            bad("'labels' must be a list of label names")
+            continue
+        if not labs:
+            bad(f"no labels (use {EXCLUSIVE_LABEL!r} when nothing else applies)")
+        unknown = [x for x in labs if x not in known]
+        if unknown:
+            bad(f"unknown label(s) {', '.join(map(repr, unknown))}")
+        if len(set(labs)) != len(labs):
+            bad("a label is repeated")
+        if EXCLUSIVE_LABEL in labs and len(labs) > 1 and EXCLUSIVE_LABEL in known:
+            bad(f"{EXCLUSIVE_LABEL!r} is exclusive but is combined with {labs}")
+        source = u.get("source")
+        if source not in SOURCES:
+            bad(f"'source' must be one of {', '.join(SOURCES)}, not {source!r}")
+    ids = {u.get("id") for u in units}
+    for u in units:
+        if u.get("source") == "translation":
+            orig = u.get("orig")
+            where = u.get("_where", str(u.get("id")))
+            if not orig:
+                problems.append(Problem(where, "a translation needs 'orig' (its original's id)"))
+            elif orig not in ids:
+                problems.append(Problem(where, f"translation of {orig!r}, which does not exist"))
+    return problems
+
+
+def load_units(
+    path: str | Path | None = None,
+    labels: Sequence[str] | None = None,
+    validate: bool = True,
+) -> list[Unit]:
+    """Load a corpus (directory or JSONL); with ``labels``, refuse invalid units."""
+    units = _read(corpus_files(path))
+    if validate and labels is not None:
+        problems = validate_units(units, labels)
+        if problems:
+            shown = "\n  ".join(str(p) for p in problems[:20])
+            more = f"\n  … and {len(problems) - 20} more" if len(problems) > 20 else ""
+            raise ClausetagError(
+                f"{len(problems)} problem(s) in the data:\n  {shown}{more}\n"
+                "(run `clausetag data validate` for the full list; a different label scheme "
+                "goes in --labels FILE or a labels.json beside the data)"
+            )
+    return units
+
+
+def public(unit: Unit) -> dict[str, Any]:
+    """The unit without bookkeeping fields, as it is written to JSONL."""
+    return {k: v for k, v in unit.items() if not k.startswith("_")}
+
+
+def document_groups(units: Sequence[Unit]) -> dict[str, list[int]]:
+    """Indices of units per document; a translation joins its original's document.
+
+    Splitting by these groups keeps a policy and its translation on one side,
+    so no split can be scored on a translation of its own training text.
+    """
+    doc_of_id = {u["id"]: u["doc"] for u in units}
+    groups: dict[str, list[int]] = {}
+    for i, u in enumerate(units):
+        doc = u["doc"]
+        orig = u.get("orig")
+        if orig and orig in doc_of_id:
+            doc = doc_of_id[orig]
+        groups.setdefault(doc, []).append(i)
+    return groups
+
+
+def _evaluable_docs(units: Sequence[Unit], groups: dict[str, list[int]]) -> list[str]:
+    """Documents that hold real text; authored units are for training only."""
+    return sorted(d for d, idx in groups.items() if any(units[i]["source"] != "authored" for i in idx))
+
+
+def split_by_document(
+    units: Sequence[Unit],
+    dev_docs: Sequence[str] | None = None,
+    test_docs: Sequence[str] | None = None,
+    dev_fraction: float = 0.2,
+    seed: int = 42,
+) -> dict[str, list[Unit]]:
+    """Document-level train/dev(/test) split. Authored units always train.
+
+    Without explicit documents, ``dev_fraction`` of the real documents (at least
+    one) are drawn with ``seed``.
+    """
+    groups = document_groups(units)
+    real = _evaluable_docs(units, groups)
+    unknown = [d for d in [*(dev_docs or []), *(test_docs or [])] if d not in groups]
+    if unknown:
+        raise ClausetagError(f"no such document(s) in the data: {', '.join(unknown)}")
+    test = list(test_docs or [])
+    if dev_docs is None:
+        pool = [d for d in real if d not in test]
+        if len(pool) < 2:
+            raise ClausetagError("need at least two documents to hold one out for dev")
+        n_dev = max(1, round(dev_fraction * len(pool)))
+        dev = sorted(random.Random(seed).sample(pool, n_dev))
+    else:
+        dev = list(dev_docs)
+    out: dict[str, list[Unit]] = {"train": [], "dev": [], "test": []}
+    for doc, idx in groups.items():
+        for i in idx:
+            u = units[i]
+            if u["source"] == "authored":
+                name = "train"
+            else:
+                name = "test" if doc in test else "dev" if doc in dev else "train"
+            out[name].append(u)
+    if not test:
+        del out["test"]
+    return out
+
+
+def leave_one_document_out(units: Sequence[Unit]) -> list[tuple[str, list[Unit], list[Unit]]]:
+    """``(held_out_doc, train, test)`` per real document, translation held out with it."""
+    groups = document_groups(units)
+    folds = []
+    for doc in _evaluable_docs(units, groups):
+        held = set(groups[doc])
+        train = [u for i, u in enumerate(units) if i not in held]
+        test = [units[i] for i in sorted(held)]
+        folds.append((doc, train, test))
+    return folds

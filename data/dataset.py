@@ -1,0 +1,66 @@
+"""Turn corpus units into ``datasets`` objects for the Trainer.
+
+``labels`` is a ``List(ClassLabel)`` column (real names, browsable in the
+datasets viewer) and ``multi_hot`` the float vector that BCE needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from clausetag.data.corpus import Unit, split_by_document
+from datasets import ClassLabel, Dataset, DatasetDict, Features, List, Value
+
+from clausetag.errors import ClausetagError
+
+
+def features_for(labels: Sequence[str]) -> Features:
+    return Features(
+        {
+            "id": Value("string"),
+            "doc": Value("string"),
+            "lang": Value("string"),
+            "source": Value("string"),
+            "text": Value("string"),
+            "labels": List(ClassLabel(names=list(labels))),
+            "multi_hot": List(Value("float32")),
+        }
+    )
+
+
+def multi_hot(names: Sequence[str], labels: Sequence[str]) -> list[float]:
+    index = {name: i for i, name in enumerate(labels)}
+    vec = [0.0] * len(labels)
+    for name in names:
+        if name not in index:
+            raise ClausetagError(f"label {name!r} is not in the label set {list(labels)}")
+        vec[index[name]] = 1.0
+    return vec
+
+
+def to_dataset(units: Sequence[Unit], labels: Sequence[str]) -> Dataset:
+    index = {name: i for i, name in enumerate(labels)}
+    rows = {
+        "id": [u["id"] for u in units],
+        "doc": [u["doc"] for u in units],
+        "lang": [u["lang"] for u in units],
+        "source": [u.get("source", "seed") for u in units],
+        "text": [u["text"] for u in units],
+        "labels": [[index[x] for x in u["labels"]] for u in units],
+        "multi_hot": [multi_hot(u["labels"], labels) for u in units],
+    }
+    return Dataset.from_dict(rows, features=features_for(labels))
+
+
+def to_dataset_dict(splits: Mapping[str, Sequence[Unit]], labels: Sequence[str]) -> DatasetDict:
+    return DatasetDict({name: to_dataset(units, labels) for name, units in splits.items()})
+
+
+def load_dataset_dict(
+    units: Sequence[Unit],
+    labels: Sequence[str],
+    dev_docs: Sequence[str] | None = None,
+    seed: int = 42,
+) -> DatasetDict:
+    """Document-level train/dev ``DatasetDict`` (translations stay with their originals)."""
+    return to_dataset_dict(split_by_document(units, dev_docs=dev_docs, seed=seed), labels)
