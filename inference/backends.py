@@ -1,0 +1,93 @@
+"""Backends turn token-id batches into per-label logits.
+
+Each imports its runtime lazily, so the ONNX backend runs where torch and
+transformers are not installed at all.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+from clausetag.inference.modeldir import ModelDir
+
+from clausetag.errors import ClausetagError
+
+BACKENDS = ("torch", "onnx", "onnx-int8")
+
+
+class Backend(Protocol):
+    def logits(self, batch: dict[str, np.ndarray]) -> np.ndarray: ...
+
+
+class TorchBackend:
+    """The safetensors model through transformers (``use_safetensors`` forbids pickle)."""
+
+    def __init__(self, model_dir: ModelDir, device: str = "cpu") -> None:
+        import torch
+        from transformers import AutoModelForSequenceClassification
+        from transformers.utils import logging as hf_logging
+
+        if not (model_dir.path / "model.safetensors").is_file():
+            raise ClausetagError(
+                f"{model_dir.path}: missing model.safetensors (pickled weights are not loaded)"
+            )
+        verbosity = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()
+        try:
+            self.model = AutoModelForSequenceClassification.from_pretrained(
+                model_dir.path, use_safetensors=True
+            ).to(device)
+        except (OSError, ValueError) as exc:
+            raise ClausetagError(f"{model_dir.path}: cannot load the model ({exc})") from None
+        finally:
+            hf_logging.set_verbosity(verbosity)
+        self.model.eval()
+        self.device = device
+        self._torch = torch
+
+    def logits(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        torch = self._torch
+        with torch.inference_mode():
+            inputs = {k: torch.from_numpy(v).to(self.device) for k, v in batch.items()}
+            return self.model(**inputs).logits.float().cpu().numpy()
+
+
+class OnnxBackend:
+    """onnxruntime on ``onnx/model.onnx`` (or the int8 file): no torch needed."""
+
+    def __init__(self, model_dir: ModelDir, variant: str = "onnx", threads: int | None = None) -> None:
+        try:
+            import onnxruntime as ort
+        except ModuleNotFoundError:
+            raise ClausetagError(
+                "the ONNX backend needs onnxruntime: pip install 'clausetag[onnx]'"
+            ) from None
+        path = model_dir.onnx_file(variant)
+        if not path.is_file():
+            flag = " --quantize int8" if variant == "onnx-int8" else ""
+            raise ClausetagError(
+                f"{path} not found: export it first with "
+                f"`clausetag export-onnx --model {model_dir.path}{flag}`"
+            )
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        options.log_severity_level = 3
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.inputs = [i.name for i in self.session.get_inputs()]
+
+    def logits(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        feed = {name: batch[name] for name in self.inputs if name in batch}
+        if "token_type_ids" in self.inputs and "token_type_ids" not in batch:
+            feed["token_type_ids"] = np.zeros_like(batch["input_ids"])
+        (out,) = self.session.run(["logits"], feed)
+        return np.asarray(out, dtype=np.float32)
+
+
+def make_backend(model_dir: ModelDir, backend: str) -> Backend:
+    if backend == "torch":
+        return TorchBackend(model_dir)
+    if backend in ("onnx", "onnx-int8"):
+        return OnnxBackend(model_dir, variant=backend)
+    raise ClausetagError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")

@@ -1,0 +1,113 @@
+"""The model directory: the one contract between training and inference.
+
+A model directory holds ``config.json`` (``problem_type`` multi-label, real
+names in ``id2label``), ``model.safetensors``, ``tokenizer.json`` (+ config),
+``thresholds.json`` (per-label decision thresholds and the max length the model
+was trained with), ``training_args.json``, ``README.md`` (model card) and
+optionally ``onnx/model.onnx`` / ``onnx/model_int8.onnx``. Training writes it
+through ``save_thresholds``; every reader goes through ``ModelDir.open``. No
+file in it is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from clausetag.errors import ClausetagError
+from clausetag.io import write_json
+
+THRESHOLDS_FILE = "thresholds.json"
+THRESHOLDS_FORMAT = "clausetag-thresholds/1"
+ONNX_DIR = "onnx"
+ONNX_FILES = {"onnx": "model.onnx", "onnx-int8": "model_int8.onnx"}
+DEFAULT_MAX_LENGTH = 256
+
+
+def save_thresholds(
+    model_dir: str | Path,
+    labels: Sequence[str],
+    thresholds: Mapping[str, float],
+    max_length: int,
+) -> None:
+    missing = [x for x in labels if x not in thresholds]
+    if missing:
+        raise ValueError(f"no threshold for {missing}")
+    write_json(
+        Path(model_dir) / THRESHOLDS_FILE,
+        {
+            "format": THRESHOLDS_FORMAT,
+            "max_length": int(max_length),
+            "thresholds": {x: round(float(thresholds[x]), 4) for x in labels},
+        },
+    )
+
+
+def _load_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ClausetagError(
+            f"{path.parent}: missing {path.name}; is this a clausetag model directory?"
+        ) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ClausetagError(f"{path}: not valid JSON ({exc})") from None
+
+
+@dataclass(frozen=True)
+class ModelDir:
+    """A checked model directory: labels in output order and their thresholds."""
+
+    path: Path
+    labels: tuple[str, ...]
+    thresholds: tuple[float, ...]
+    max_length: int
+    config: dict[str, Any]
+
+    @classmethod
+    def open(cls, path: str | Path) -> ModelDir:
+        p = Path(path)
+        if not p.is_dir():
+            raise ClausetagError(f"{p}: model directory not found")
+        config = _load_json(p / "config.json")
+        id2label = config.get("id2label")
+        if not isinstance(id2label, dict) or not id2label:
+            raise ClausetagError(f"{p}/config.json has no id2label: not a classifier")
+        try:
+            labels = tuple(id2label[str(i)] for i in range(len(id2label)))
+        except KeyError:
+            raise ClausetagError(f"{p}/config.json: id2label ids are not 0..{len(id2label) - 1}") from None
+        if config.get("problem_type") != "multi_label_classification":
+            raise ClausetagError(
+                f"{p}/config.json: problem_type is {config.get('problem_type')!r}, "
+                "expected 'multi_label_classification'"
+            )
+        th = _load_json(p / THRESHOLDS_FILE)
+        table = th.get("thresholds") if isinstance(th, dict) else None
+        if not isinstance(table, dict):
+            raise ClausetagError(f"{p}/{THRESHOLDS_FILE}: no 'thresholds' table")
+        if set(table) != set(labels):
+            only_model = sorted(set(labels) - set(table))
+            only_th = sorted(set(table) - set(labels))
+            raise ClausetagError(
+                f"{p}: the label set of config.json does not match {THRESHOLDS_FILE} "
+                f"(only in config: {only_model or '-'}; only in thresholds: {only_th or '-'})"
+            )
+        bad = [k for k, v in table.items() if not isinstance(v, int | float) or not 0.0 <= v <= 1.0]
+        if bad:
+            raise ClausetagError(f"{p}/{THRESHOLDS_FILE}: thresholds must be numbers in [0, 1] ({bad})")
+        if not (p / "tokenizer.json").is_file():
+            raise ClausetagError(f"{p}: missing tokenizer.json")
+        return cls(
+            path=p,
+            labels=labels,
+            thresholds=tuple(float(table[x]) for x in labels),
+            max_length=int(th.get("max_length", DEFAULT_MAX_LENGTH)),
+            config=config,
+        )
+
+    def onnx_file(self, variant: str = "onnx") -> Path:
+        return self.path / ONNX_DIR / ONNX_FILES[variant]
