@@ -1,0 +1,212 @@
+"""Train → save → reload → evaluate with the tiny model, plus the refusals."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from clausetag.cli import main as cli
+from clausetag.labels import DEFAULT_LABELS
+
+
+def test_model_directory_is_the_contract(tiny_model: Path) -> None:
+    config = json.loads((tiny_model / "config.json").read_text())
+    assert config["problem_type"] == "multi_label_classification"
+    assert [config["id2label"][str(i)] for i in range(len(DEFAULT_LABELS))] == list(DEFAULT_LABELS)
+    thresholds = json.loads((tiny_model / "thresholds.json").read_text())["thresholds"]
+    assert list(thresholds) == list(DEFAULT_LABELS)
+    assert all(0.0 < t < 1.0 for t in thresholds.values())
+    for name in ("model.safetensors", "tokenizer.json", "README.md", "training_args.json"):
+        assert (tiny_model / name).is_file(), name
+    assert not list(tiny_model.glob("*.bin")), "no pickled files in a model directory"
+    assert not list(tiny_model.glob("checkpoint-*"))
+    card = (tiny_model / "README.md").read_text()
+    assert card.startswith("---\nlanguage:\n- en\n- lv\n")
+    assert "| lv |" in card and "| en |" in card
+
+
+def test_plain_transformers_pipeline_loads_it(tiny_model: Path) -> None:
+    from transformers import pipeline
+
+    pipe = pipeline("text-classification", model=str(tiny_model), top_k=None)
+    out = pipe(["We keep your data for five years."])[0]
+    assert {d["label"] for d in out} == set(DEFAULT_LABELS)
+    assert all(0.0 <= d["score"] <= 1.0 for d in out)
+
+
+def test_same_command_twice_gives_same_metrics(
+    tiny_encoder: Path, small_corpus: Path, tmp_path: Path
+) -> None:
+    reports = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        argv = [
+            "train",
+            "--model_name_or_path",
+            str(tiny_encoder),
+            "--train_file",
+            str(small_corpus),
+            "--dev_docs",
+            "004",
+            "--output_dir",
+            str(out),
+            "--num_train_epochs",
+            "1",
+            "--max_length",
+            "32",
+            "--disable_tqdm",
+            "true",
+        ]
+        assert cli(argv) == 0
+        reports.append(json.loads((out / "metrics.json").read_text())["dev"])
+    assert reports[0]["macro_f1"] == reports[1]["macro_f1"]
+    assert reports[0]["per_label"] == reports[1]["per_label"]
+
+
+def test_evaluate_writes_report(tiny_model: Path, small_corpus: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "report"
+    assert (
+        cli(
+            [
+                "evaluate",
+                "--model",
+                str(tiny_model),
+                "--data",
+                str(small_corpus),
+                "--json",
+                "--out",
+                str(out),
+                "--bootstrap",
+                "50",
+            ]
+        )
+        == 0
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert {"micro_f1", "macro_f1", "per_language"} <= set(report)
+    assert set(report["per_language"]) == {"en", "lv"}
+    for lang in ("en", "lv"):
+        assert {"macro_f1", "micro_f1"} <= set(report["per_language"][lang])
+    lo, hi = report["macro_f1_ci95"]
+    assert lo <= report["macro_f1"] <= hi
+    for name in ("metrics.json", "report.md", "per_label_f1.png", "label_confusion.png"):
+        assert (out / name).stat().st_size > 0, name
+    assert (out / "per_label_f1.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_refuses_to_overwrite(tiny_model: Path, small_corpus: Path, tiny_encoder: Path, capsys) -> None:
+    code = cli(
+        [
+            "train",
+            "--model_name_or_path",
+            str(tiny_encoder),
+            "--train_file",
+            str(small_corpus),
+            "--output_dir",
+            str(tiny_model),
+        ]
+    )
+    assert code == 2
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_missing_default_encoder_is_a_clear_message(
+    tmp_path: Path, small_corpus: Path, capsys, monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the default encoder path is relative: absent here
+    code = cli(["train", "--train_file", str(small_corpus), "--output_dir", str(tmp_path / "m")])
+    assert code == 2
+    assert "clausetag encoder build" in capsys.readouterr().err
+
+
+def test_empty_split_and_foreign_labels(
+    tiny_encoder: Path, small_corpus: Path, tmp_path: Path, capsys
+) -> None:
+    code = cli(
+        [
+            "train",
+            "--model_name_or_path",
+            str(tiny_encoder),
+            "--train_file",
+            str(small_corpus),
+            "--dev_docs",
+            "004",
+            "--train_languages",
+            "de",
+            "--output_dir",
+            str(tmp_path / "m"),
+        ]
+    )
+    assert code == 2
+    assert "train split is empty" in capsys.readouterr().err
+    labels = tmp_path / "labels.txt"
+    labels.write_text("first\nsecond\n")
+    code = cli(
+        [
+            "train",
+            "--model_name_or_path",
+            str(tiny_encoder),
+            "--train_file",
+            str(small_corpus),
+            "--labels",
+            str(labels),
+            "--output_dir",
+            str(tmp_path / "m2"),
+        ]
+    )
+    assert code == 2
+    assert "unknown label" in capsys.readouterr().err
+
+
+def test_custom_label_scheme_end_to_end(tiny_encoder: Path, tmp_path: Path) -> None:
+    """A researcher's own labels (here two made-up ones) train and evaluate unchanged."""
+    rows = [
+        {
+            "text": f"We store cookies number {i}.",
+            "lang": "en",
+            "labels": ["Tracking"],
+            "doc": f"d{i % 3}",
+        }
+        for i in range(30)
+    ]
+    rows += [
+        {
+            "text": f"You may delete your account {i}.",
+            "lang": "en",
+            "labels": ["Access"],
+            "doc": f"d{i % 3}",
+        }
+        for i in range(30)
+    ]
+    data = tmp_path / "mine.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "labels.json").write_text(json.dumps(["Tracking", "Access"]))
+    out = tmp_path / "model"
+    assert (
+        cli(
+            [
+                "train",
+                "--model_name_or_path",
+                str(tiny_encoder),
+                "--train_file",
+                str(data),
+                "--dev_docs",
+                "d0",
+                "--output_dir",
+                str(out),
+                "--num_train_epochs",
+                "1",
+                "--disable_tqdm",
+                "true",
+            ]
+        )
+        == 0
+    )
+    config = json.loads((out / "config.json").read_text())
+    assert config["id2label"] == {"0": "Tracking", "1": "Access"}
+    from clausetag.inference import ClauseClassifier
+
+    proba = ClauseClassifier.from_pretrained(out).predict_proba(["We store cookies."])
+    assert proba.shape == (1, 2) and np.all((proba >= 0) & (proba <= 1))

@@ -1,0 +1,1 @@
+"""Training, evaluation, the baseline and the experiments (needs ``clausetag[train]``)."""

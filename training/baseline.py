@@ -1,0 +1,115 @@
+"""``clausetag baseline``: TF-IDF (word + char n-grams) + one-vs-rest logistic regression.
+
+Same data, same document-level splits, same threshold tuning and the same
+report as the transformer: the bar it must clear.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from clausetag.data.corpus import DEFAULT_CORPUS_DIR, Unit, load_units, split_by_document
+from clausetag.training.evaluation import headline, multi_hot, write_report
+from clausetag.training.metrics import full_report, tune_thresholds
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.pipeline import FeatureUnion, Pipeline
+
+from clausetag.errors import ClausetagError
+from clausetag.labels import resolve_label_set
+
+
+@dataclass
+class Baseline:
+    labels: list[str]
+    pipeline: Pipeline
+    thresholds: np.ndarray
+    constant: dict[int, float]  # labels with one class in train: a fixed score
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        proba = np.zeros((len(texts), len(self.labels)))
+        trainable = [j for j in range(len(self.labels)) if j not in self.constant]
+        if trainable:
+            proba[:, trainable] = self.pipeline.predict_proba(list(texts))
+        for j, value in self.constant.items():
+            proba[:, j] = value
+        return proba
+
+
+def fit_baseline(
+    train: Sequence[Unit], dev: Sequence[Unit], labels: Sequence[str], seed: int = 42
+) -> Baseline:
+    """Fit on ``train``, tune per-label thresholds on ``dev``."""
+    if not train or not dev:
+        raise ClausetagError("the baseline needs a non-empty train and dev split")
+    y = multi_hot(train, labels)
+    constant = {j: float(y[0, j]) for j in range(len(labels)) if y[:, j].min() == y[:, j].max()}
+    trainable = [j for j in range(len(labels)) if j not in constant]
+    features = FeatureUnion(
+        [
+            (
+                "word",
+                TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True, lowercase=True),
+            ),
+            (
+                "char",
+                TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True),
+            ),
+        ]
+    )
+    clf = OneVsRestClassifier(
+        LogisticRegression(C=10.0, class_weight="balanced", max_iter=2000, random_state=seed)
+    )
+    pipeline = Pipeline([("tfidf", features), ("clf", clf)])
+    if trainable:
+        pipeline.fit([u["text"] for u in train], y[:, trainable])
+    model = Baseline(list(labels), pipeline, np.full(len(labels), 0.5), constant)
+    model.thresholds = tune_thresholds(multi_hot(dev, labels), model.predict_proba([u["text"] for u in dev]))
+    return model
+
+
+def score(
+    model: Baseline, units: Sequence[Unit], bootstrap: int = 1000
+) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+    y_true = multi_hot(units, model.labels)
+    y_pred = (model.predict_proba([u["text"] for u in units]) >= model.thresholds).astype(int)
+    return (
+        full_report(y_true, y_pred, model.labels, [u["lang"] for u in units], bootstrap=bootstrap),
+        y_true,
+        y_pred,
+    )
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="clausetag baseline", description=__doc__)
+    parser.add_argument("--train_file", type=Path, default=DEFAULT_CORPUS_DIR)
+    parser.add_argument("--dev_file", type=Path, default=None, help="default: hold out documents")
+    parser.add_argument("--dev_docs", nargs="+", default=None)
+    parser.add_argument("--test_file", type=Path, default=None, help="scored and reported if given")
+    parser.add_argument("--labels", type=Path, default=None)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--out", type=Path, default=None, help="report directory")
+    args = parser.parse_args(argv)
+    labels = resolve_label_set(args.train_file, args.labels)
+    units = load_units(args.train_file, labels)
+    if args.dev_file:
+        train, dev = units, load_units(args.dev_file, labels)
+    else:
+        splits = split_by_document(units, dev_docs=args.dev_docs, seed=args.seed)
+        train, dev = splits["train"], splits["dev"]
+    model = fit_baseline(train, dev, labels, seed=args.seed)
+    name, units_scored = ("test", load_units(args.test_file, labels)) if args.test_file else ("dev", dev)
+    report, y_true, y_pred = score(model, units_scored)
+    report["model"] = "tfidf+logreg baseline"
+    report["data"] = str(args.test_file or f"{args.train_file} (dev documents)")
+    print(f"baseline on {name}: {headline(report)}")
+    if args.out:
+        write_report(report, y_true, y_pred, args.out, "clausetag baseline (TF-IDF + logistic regression)")
+        print(f"report written to {args.out}/")
+    return 0

@@ -1,0 +1,206 @@
+"""``clausetag experiment``: leave-one-document-out CV and cross-lingual transfer.
+
+Both run the transformer or the baseline through the same code as
+``clausetag train`` / ``clausetag baseline`` and pool the held-out predictions
+into one report, so the figures are comparable with each other.
+
+- ``lodo``: each real document (with its translation) is held out once; an
+  inner dev document, drawn from the rest, picks the epoch and thresholds.
+- ``crosslingual``: the real documents are split into two halves; a model
+  trained on one language of one half is tested on the other language of the
+  other half (no test unit is a translation of a training unit).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from clausetag.data.corpus import (
+    DEFAULT_CORPUS_DIR,
+    Unit,
+    document_groups,
+    leave_one_document_out,
+    load_units,
+)
+from clausetag.training.evaluation import headline, multi_hot, write_report
+from clausetag.training.metrics import full_report
+
+from clausetag.errors import ClausetagError
+from clausetag.io import atomic_writer
+from clausetag.labels import resolve_label_set
+
+# (train, dev, test, labels) -> (test probabilities, test thresholds)
+Fitter = Callable[
+    [Sequence[Unit], Sequence[Unit], Sequence[Unit], Sequence[str]], tuple[np.ndarray, np.ndarray]
+]
+
+
+def baseline_fitter(seed: int) -> Fitter:
+    from clausetag.training.baseline import fit_baseline
+
+    def fit(
+        train: Sequence[Unit], dev: Sequence[Unit], test: Sequence[Unit], labels: Sequence[str]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        model = fit_baseline(train, dev, labels, seed=seed)
+        return model.predict_proba([u["text"] for u in test]), model.thresholds
+
+    return fit
+
+
+def transformer_fitter(train_argv: list[str]) -> Fitter:
+    """Train with ``clausetag train``'s arguments (``train_argv``) in a scratch folder."""
+    from clausetag.inference import ClauseClassifier
+    from clausetag.training.train import parse_args, run_training
+
+    def fit(
+        train: Sequence[Unit], dev: Sequence[Unit], test: Sequence[Unit], labels: Sequence[str]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        with tempfile.TemporaryDirectory(prefix="clausetag-fold-") as tmp:
+            data_args, model_args, training_args = parse_args(
+                [*train_argv, "--output_dir", tmp, "--overwrite"]
+            )
+            run_training(train, dev, labels, model_args, training_args, data_args)
+            clf = ClauseClassifier.from_pretrained(tmp)
+            return clf.predict_proba([u["text"] for u in test]), clf.thresholds
+
+    return fit
+
+
+def _inner_dev(train: Sequence[Unit], fold_index: int) -> tuple[list[Unit], list[Unit]]:
+    groups = document_groups(train)
+    real = sorted(d for d, idx in groups.items() if any(train[i]["source"] != "authored" for i in idx))
+    if len(real) < 2:
+        raise ClausetagError("need at least three real documents for leave-one-document-out")
+    dev_doc = real[fold_index % len(real)]
+    dev_idx = set(groups[dev_doc])
+    return [u for i, u in enumerate(train) if i not in dev_idx], [train[i] for i in sorted(dev_idx)]
+
+
+def lodo(
+    units: Sequence[Unit], labels: Sequence[str], fit: Fitter
+) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+    rows_true, rows_pred, langs, folds = [], [], [], []
+    for k, (doc, train, test) in enumerate(leave_one_document_out(units)):
+        inner_train, inner_dev = _inner_dev(train, k)
+        started = time.perf_counter()
+        proba, thresholds = fit(inner_train, inner_dev, test, labels)
+        y_true, y_pred = multi_hot(test, labels), (proba >= thresholds).astype(int)
+        fold = full_report(y_true, y_pred, labels, [u["lang"] for u in test], bootstrap=0)
+        folds.append(
+            {
+                "held_out": doc,
+                "dev": inner_dev[0]["doc"],
+                "n": len(test),
+                "macro_f1": fold["macro_f1"],
+                "micro_f1": fold["micro_f1"],
+                "seconds": round(time.perf_counter() - started, 1),
+            }
+        )
+        print(
+            f"fold {doc}: macro-F1 {fold['macro_f1']:.3f} micro-F1 {fold['micro_f1']:.3f} "
+            f"({folds[-1]['seconds']:.0f}s)",
+            flush=True,
+        )
+        rows_true.append(y_true)
+        rows_pred.append(y_pred)
+        langs += [u["lang"] for u in test]
+    y_true, y_pred = np.vstack(rows_true), np.vstack(rows_pred)
+    report = full_report(y_true, y_pred, labels, langs)
+    report["folds"] = folds
+    return report, y_true, y_pred
+
+
+def crosslingual(units: Sequence[Unit], labels: Sequence[str], fit: Fitter) -> dict[str, Any]:
+    groups = document_groups(units)
+    real = sorted(d for d, idx in groups.items() if any(units[i]["source"] != "authored" for i in idx))
+    halves = [real[0::2], real[1::2]]
+    langs = sorted({u["lang"] for u in units if u["source"] != "authored"})
+    if len(langs) != 2:
+        raise ClausetagError(f"cross-lingual runs need exactly two languages, found {langs}")
+    results: dict[str, Any] = {"halves": halves}
+    for src in langs:
+        tgt = next(x for x in langs if x != src)
+        rows_true, rows_pred = [], []
+        for h in (0, 1):
+            train_docs, test_docs = halves[h], halves[1 - h]
+
+            def pick(docs: list[str], lang: str) -> list[Unit]:
+                return [units[i] for d in docs for i in groups[d] if units[i]["lang"] == lang]
+
+            authored = [u for u in units if u["source"] == "authored" and u["lang"] == src]
+            pool = pick(train_docs, src)
+            dev_doc = train_docs[0]
+            dev = [u for u in pool if u["doc"] == dev_doc or u.get("orig", "").startswith(dev_doc)]
+            train = [u for u in pool if u not in dev] + authored
+            test = pick(test_docs, tgt)
+            proba, thresholds = fit(train, dev, test, labels)
+            rows_true.append(multi_hot(test, labels))
+            rows_pred.append((proba >= thresholds).astype(int))
+        rep = full_report(
+            np.vstack(rows_true),
+            np.vstack(rows_pred),
+            labels,
+            [tgt] * sum(len(r) for r in rows_true),
+        )
+        results[f"{src}->{tgt}"] = {
+            "macro_f1": rep["macro_f1"],
+            "micro_f1": rep["micro_f1"],
+            "macro_f1_ci95": rep["macro_f1_ci95"],
+            "n": rep["n"],
+        }
+        print(
+            f"{src}->{tgt}: macro-F1 {rep['macro_f1']:.3f} micro-F1 {rep['micro_f1']:.3f} (n={rep['n']})",
+            flush=True,
+        )
+    return results
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="clausetag experiment",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Arguments after `--` go to `clausetag train` (transformer only), "
+        "e.g. -- --num_train_epochs 3 --model_name_or_path xlm-roberta-base",
+    )
+    parser.add_argument("kind", choices=["lodo", "crosslingual"])
+    parser.add_argument("--model", choices=["transformer", "baseline"], default="baseline")
+    parser.add_argument("--data", type=Path, default=DEFAULT_CORPUS_DIR)
+    parser.add_argument("--labels", type=Path, default=None)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--out", type=Path, required=True, help="results directory")
+    args, train_argv = parser.parse_known_args(argv)
+    train_argv = [a for a in train_argv if a != "--"]
+    if train_argv and args.model != "transformer":
+        raise ClausetagError(f"unexpected arguments for the baseline: {' '.join(train_argv)}")
+    labels = resolve_label_set(args.data, args.labels)
+    units = load_units(args.data, labels)
+    fit = (
+        transformer_fitter([*train_argv, "--seed", str(args.seed)])
+        if args.model == "transformer"
+        else baseline_fitter(args.seed)
+    )
+    started = time.perf_counter()
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.kind == "lodo":
+        report, y_true, y_pred = lodo(units, labels, fit)
+        report.update(model=args.model, data=str(args.data), seconds=round(time.perf_counter() - started, 1))
+        write_report(report, y_true, y_pred, args.out, f"leave-one-document-out: {args.model}")
+        print(f"{args.model} LODO: {headline(report)}")
+    else:
+        results = crosslingual(units, labels, fit)
+        results.update(model=args.model, seconds=round(time.perf_counter() - started, 1))
+        with atomic_writer(args.out / "crosslingual.json") as fh:
+            json.dump(results, fh, indent=2)
+    print(f"results written to {args.out}/ ({(time.perf_counter() - started) / 60:.1f} min)")
+    return 0
+
+
+__all__ = ["crosslingual", "lodo"]

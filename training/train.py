@@ -1,0 +1,497 @@
+"""``clausetag train``: fine-tune a pretrained encoder for multi-label clause tagging.
+
+Arguments are three dataclasses parsed by ``HfArgumentParser`` (flags, or one
+JSON/YAML file), in the manner of transformers' ``run_classification.py``. The
+output is a model directory (see ``clausetag.inference.modeldir``): the whole
+contract with inference.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from clausetag.data.corpus import DEFAULT_CORPUS_DIR, Unit, load_units, split_by_document
+from clausetag.data.dataset import to_dataset
+from clausetag.inference.classifier import sigmoid
+from clausetag.inference.modeldir import save_thresholds
+from clausetag.models.encoder import DEFAULT_ENCODER_DIR
+from clausetag.training.metrics import full_report, macro_f1, micro_f1, tune_thresholds
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    DataCollatorWithPadding,
+    EarlyStoppingCallback,
+    HfArgumentParser,
+    Trainer,
+    TrainingArguments,
+    set_seed,
+)
+
+import clausetag
+from clausetag.errors import ClausetagError
+from clausetag.io import atomic_writer, write_json
+from clausetag.labels import resolve_label_set
+
+DEFAULT_OUTPUT_DIR = "models/clausetag-me5-small"
+LOSSES = ("weighted_bce", "bce", "focal")
+
+
+@dataclass
+class DataArguments:
+    train_file: str = field(
+        default=str(DEFAULT_CORPUS_DIR),
+        metadata={"help": "Corpus directory or JSONL with text, lang, labels (default: bundled corpus)."},
+    )
+    dev_file: str | None = field(
+        default=None,
+        metadata={"help": "JSONL for dev (early stopping, thresholds). Default: hold out documents."},
+    )
+    test_file: str | None = field(default=None, metadata={"help": "Optional JSONL scored at the end."})
+    dev_docs: list[str] | None = field(
+        default=None, metadata={"help": "Documents held out for dev (default: drawn with --seed)."}
+    )
+    dev_fraction: float = field(default=0.2, metadata={"help": "Share of documents held out for dev."})
+    train_languages: list[str] | None = field(
+        default=None,
+        metadata={"help": "Train only on these languages (e.g. en) — cross-lingual runs."},
+    )
+    labels: str | None = field(
+        default=None,
+        metadata={
+            "help": "Label list file (JSON array or one per line). Default: labels.json beside "
+            "the data, else the spec's 17 labels."
+        },
+    )
+    max_length: int = field(default=128, metadata={"help": "Max tokens per unit (longer are truncated)."})
+
+
+@dataclass
+class ModelArguments:
+    model_name_or_path: str = field(
+        default=str(DEFAULT_ENCODER_DIR),
+        metadata={
+            "help": "Pretrained encoder: local folder or hub id (default: the offline-built "
+            "multilingual-e5-small; `clausetag encoder build`)."
+        },
+    )
+    freeze_embeddings: bool = field(
+        default=True,
+        metadata={"help": "Freeze the input embedding matrix (96M of e5-small's 118M parameters)."},
+    )
+    loss: str = field(default="weighted_bce", metadata={"help": f"One of {', '.join(LOSSES)}."})
+    max_pos_weight: float = field(
+        default=10.0,
+        metadata={"help": "Cap on the positive-class weight of rare labels (weighted_bce)."},
+    )
+    focal_gamma: float = field(default=2.0, metadata={"help": "Focusing parameter of the focal loss."})
+    early_stopping_patience: int = field(
+        default=2,
+        metadata={"help": "Evaluations without dev macro-F1 gain before stopping (0: off)."},
+    )
+    overwrite: bool = field(default=False, metadata={"help": "Replace an existing output directory."})
+    keep_checkpoints: bool = field(default=False, metadata={"help": "Keep checkpoint-* folders."})
+
+
+@dataclass
+class ClausetagTrainingArguments(TrainingArguments):
+    """TrainingArguments with defaults that suit a small encoder on a CPU."""
+
+    output_dir: str = field(default=DEFAULT_OUTPUT_DIR, metadata={"help": "The model directory to write."})
+    num_train_epochs: float = field(default=4.0, metadata={"help": "Epochs."})
+    learning_rate: float = field(default=8e-5, metadata={"help": "Peak learning rate (AdamW)."})
+    per_device_train_batch_size: int = field(default=16, metadata={"help": "Train batch size."})
+    per_device_eval_batch_size: int = field(default=64, metadata={"help": "Eval batch size."})
+    warmup_steps: float = field(default=0.1, metadata={"help": "Warm-up steps, or a ratio if < 1."})
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay."})
+    eval_strategy: str = field(default="epoch", metadata={"help": "When to evaluate on dev."})
+    save_strategy: str = field(default="epoch", metadata={"help": "When to checkpoint."})
+    save_total_limit: int | None = field(default=1, metadata={"help": "Checkpoints kept (best kept too)."})
+    load_best_model_at_end: bool = field(default=True, metadata={"help": "Keep the best dev checkpoint."})
+    metric_for_best_model: str | None = field(default="macro_f1", metadata={"help": "Best = dev macro-F1."})
+    greater_is_better: bool | None = field(default=True, metadata={"help": "Higher metric is better."})
+    logging_steps: float = field(default=20, metadata={"help": "Log every N steps."})
+    train_sampling_strategy: str = field(
+        default="group_by_length",
+        metadata={"help": "Batches of similar length: less padding on CPU."},
+    )
+    dataloader_pin_memory: bool = field(default=False, metadata={"help": "Pin memory (GPU only)."})
+    seed: int = field(default=42, metadata={"help": "Seed for the model head, shuffling and splits."})
+
+    def __post_init__(self) -> None:
+        # torchrun on a machine without CUDA: Trainer needs the gloo backend for DDP.
+        if (
+            int(os.environ.get("WORLD_SIZE", "1")) > 1
+            and self.ddp_backend is None
+            and not torch.cuda.is_available()
+        ):
+            self.ddp_backend = "gloo"
+        super().__post_init__()
+
+
+class MultiLabelTrainer(Trainer):
+    """Trainer whose loss is chosen for rare labels (class-weighted BCE or focal)."""
+
+    def __init__(self, *args: Any, loss: str, pos_weight: torch.Tensor, gamma: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.loss_name = loss
+        self.pos_weight = pos_weight
+        self.gamma = gamma
+
+    def compute_loss(
+        self,
+        model: Any,
+        inputs: dict[str, Any],
+        return_outputs: bool = False,
+        num_items_in_batch: Any = None,
+    ) -> Any:
+        labels = inputs.pop("labels").float()
+        outputs = model(**inputs)
+        logits = outputs.logits.float()
+        if self.loss_name == "focal":
+            bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels, reduction="none")
+            p_t = torch.exp(-bce)
+            loss = ((1 - p_t) ** self.gamma * bce).mean()
+        else:
+            weight = self.pos_weight.to(logits.device) if self.loss_name == "weighted_bce" else None
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels, pos_weight=weight)
+        return (loss, outputs) if return_outputs else loss
+
+
+def positive_weights(y: np.ndarray, cap: float) -> torch.Tensor:
+    """neg/pos per label, square-rooted and capped: boosts rare labels without swamping precision."""
+    pos = y.sum(0)
+    neg = len(y) - pos
+    weight = np.sqrt(np.where(pos > 0, neg / np.maximum(pos, 1), 1.0))
+    return torch.tensor(np.clip(weight, 1.0, cap), dtype=torch.float32)
+
+
+def _multi_hot(units: Sequence[Unit], labels: Sequence[str]) -> np.ndarray:
+    index = {x: i for i, x in enumerate(labels)}
+    y = np.zeros((len(units), len(labels)), dtype=np.float32)
+    for row, u in enumerate(units):
+        for x in u["labels"]:
+            y[row, index[x]] = 1.0
+    return y
+
+
+def _load_pretrained(model_args: ModelArguments, labels: Sequence[str]) -> tuple[Any, Any]:
+    name = model_args.model_name_or_path
+    if not Path(name).exists() and Path(name) == DEFAULT_ENCODER_DIR:
+        raise ClausetagError(
+            f"the default encoder folder {name} does not exist: build it with `clausetag encoder build` "
+            "(or pass --model_name_or_path with another model)"
+        )
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            name,
+            num_labels=len(labels),
+            id2label=dict(enumerate(labels)),
+            label2id={x: i for i, x in enumerate(labels)},
+            problem_type="multi_label_classification",
+        )
+    except (OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ClausetagError(f"cannot load the pretrained model {name!r}: {first}") from None
+    if model_args.freeze_embeddings:
+        model.get_input_embeddings().weight.requires_grad_(False)
+    return tokenizer, model
+
+
+def _check_output_dir(path: Path, model_args: ModelArguments, resuming: bool) -> None:
+    if path.exists() and any(path.iterdir()) and not (model_args.overwrite or resuming):
+        raise ClausetagError(f"{path} already exists and is not empty: pass --overwrite to replace it")
+
+
+@dataclass
+class TrainResult:
+    output_dir: Path
+    labels: list[str]
+    thresholds: list[float]
+    dev_report: dict[str, Any]
+    test_report: dict[str, Any] | None
+    train_seconds: float
+    counts: dict[str, int]
+
+
+def run_training(
+    train: Sequence[Unit],
+    dev: Sequence[Unit],
+    labels: Sequence[str],
+    model_args: ModelArguments,
+    training_args: ClausetagTrainingArguments,
+    data_args: DataArguments,
+    test: Sequence[Unit] | None = None,
+    save: bool = True,
+) -> TrainResult:
+    """Train on ``train``, pick the best epoch and thresholds on ``dev``, score ``test``.
+
+    The experiments call this directly with their own folds.
+    """
+    labels = list(labels)
+    if model_args.loss not in LOSSES:
+        raise ClausetagError(f"--loss must be one of {', '.join(LOSSES)}")
+    for name, part in (("train", train), ("dev", dev)):
+        if not part:
+            raise ClausetagError(f"the {name} split is empty (check --train_languages, --dev_docs, the data)")
+    out = Path(training_args.output_dir)
+    resuming = bool(training_args.resume_from_checkpoint)
+    _check_output_dir(out, model_args, resuming)
+    if model_args.overwrite and out.exists() and not resuming and training_args.process_index == 0:
+        shutil.rmtree(out)
+
+    set_seed(training_args.seed)  # before the classification head is initialised
+    tokenizer, model = _load_pretrained(model_args, labels)
+
+    def encode(units: Sequence[Unit]) -> Any:
+        ds = to_dataset(units, labels)
+        ds = ds.map(
+            lambda b: tokenizer(b["text"], truncation=True, max_length=data_args.max_length),
+            batched=True,
+            remove_columns=["id", "doc", "lang", "source", "text", "labels"],
+            desc="tokenising",
+        )
+        return ds.rename_column("multi_hot", "labels")
+
+    y_train = _multi_hot(train, labels)
+    trainer = MultiLabelTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=encode(train),
+        eval_dataset=encode(dev),
+        processing_class=tokenizer,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        compute_metrics=_dev_metrics,
+        callbacks=[EarlyStoppingCallback(model_args.early_stopping_patience)]
+        if model_args.early_stopping_patience > 0
+        else [],
+        loss=model_args.loss,
+        pos_weight=positive_weights(y_train, model_args.max_pos_weight),
+        gamma=model_args.focal_gamma,
+    )
+    started = time.perf_counter()
+    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint or None)
+    train_seconds = time.perf_counter() - started
+
+    dev_proba = sigmoid(trainer.predict(encode(dev)).predictions)
+    y_dev = _multi_hot(dev, labels)
+    thresholds = tune_thresholds(y_dev, dev_proba)
+    dev_report = full_report(y_dev, dev_proba >= thresholds, labels, [u["lang"] for u in dev], bootstrap=200)
+    test_report = None
+    if test:
+        test_proba = sigmoid(trainer.predict(encode(test)).predictions)
+        test_report = full_report(
+            _multi_hot(test, labels), test_proba >= thresholds, labels, [u["lang"] for u in test]
+        )
+    result = TrainResult(
+        output_dir=out,
+        labels=labels,
+        thresholds=[float(t) for t in thresholds],
+        dev_report=dev_report,
+        test_report=test_report,
+        train_seconds=train_seconds,
+        counts={"train": len(train), "dev": len(dev), "test": len(test or [])},
+    )
+    if trainer.is_world_process_zero():
+        if save:
+            _save_model_dir(trainer, tokenizer, result, data_args, model_args, training_args, train, dev)
+        if not model_args.keep_checkpoints:
+            for ckpt in out.glob("checkpoint-*"):
+                shutil.rmtree(ckpt, ignore_errors=True)
+    return result
+
+
+def _dev_metrics(eval_pred: Any) -> dict[str, float]:
+    logits, y = eval_pred
+    pred = sigmoid(np.asarray(logits)) >= 0.5
+    y = np.asarray(y) > 0.5
+    return {"macro_f1": macro_f1(y, pred), "micro_f1": micro_f1(y, pred)}
+
+
+def _versions() -> dict[str, str]:
+    import datasets
+    import sklearn
+    import transformers
+
+    return {
+        "clausetag": clausetag.__version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "datasets": datasets.__version__,
+        "scikit-learn": sklearn.__version__,
+    }
+
+
+def _save_model_dir(
+    trainer: Trainer,
+    tokenizer: Any,
+    result: TrainResult,
+    data_args: DataArguments,
+    model_args: ModelArguments,
+    training_args: ClausetagTrainingArguments,
+    train: Sequence[Unit],
+    dev: Sequence[Unit],
+) -> None:
+    out = result.output_dir
+    trainer.save_model(str(out))  # config.json + model.safetensors (+ tokenizer via processing_class)
+    tokenizer.save_pretrained(str(out))
+    for stray in ("training_args.bin",):  # pickled by Trainer; the contract has no pickles
+        (out / stray).unlink(missing_ok=True)
+    save_thresholds(
+        out,
+        result.labels,
+        dict(zip(result.labels, result.thresholds, strict=True)),
+        data_args.max_length,
+    )
+    write_json(
+        out / "training_args.json",
+        {
+            "data": dataclasses.asdict(data_args),
+            "model": dataclasses.asdict(model_args),
+            "training": json.loads(training_args.to_json_string()),
+            "versions": _versions(),
+            "train_seconds": round(result.train_seconds, 1),
+            "counts": result.counts,
+        },
+    )
+    metrics = {"dev": result.dev_report, "test": result.test_report}
+    write_json(out / "metrics.json", metrics)
+    with atomic_writer(out / "README.md") as fh:
+        fh.write(model_card(result, data_args, model_args, training_args, train, dev))
+
+
+def model_card(
+    result: TrainResult,
+    data_args: DataArguments,
+    model_args: ModelArguments,
+    training_args: ClausetagTrainingArguments,
+    train: Sequence[Unit],
+    dev: Sequence[Unit],
+) -> str:
+    """A Hugging Face model card: metadata header, per-language results, how it was made."""
+    langs = sorted({u["lang"] for u in [*train, *dev]})
+    base = model_args.model_name_or_path
+    base_id = "intfloat/multilingual-e5-small" if Path(base) == DEFAULT_ENCODER_DIR else base
+    lines = [
+        "---",
+        "language:",
+        *[f"- {lang}" for lang in langs],
+        "license: mit",
+        "library_name: transformers",
+        "pipeline_tag: text-classification",
+        "tags: [clausetag, privacy-policy, gdpr, multi-label]",
+        f"base_model: {base_id}",
+        "---",
+        "",
+        f"# clausetag model: {Path(result.output_dir).name}",
+        "",
+        f"Multi-label GDPR clause tagger for privacy-policy units ({', '.join(langs)}), fine-tuned from "
+        f"`{base_id}` with clausetag {clausetag.__version__}. Load it with "
+        "`clausetag.inference.ClauseClassifier.from_pretrained(dir)` (uses the tuned per-label "
+        "thresholds in `thresholds.json`) or `transformers.pipeline('text-classification', "
+        "model=dir, top_k=None)` (raw sigmoid scores).",
+        "",
+        "## Results",
+        "",
+    ]
+    for name, rep in (("dev", result.dev_report), ("test", result.test_report)):
+        if not rep:
+            continue
+        note = (
+            " — thresholds were tuned on this split, so these figures are optimistic; see the "
+            "project README for leave-one-document-out results"
+            if name == "dev"
+            else ""
+        )
+        lines += [
+            f"### {name} ({rep['n']} units){note}",
+            "",
+            "| language | units | macro-F1 | micro-F1 | exact match |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        rows = [("all", rep), *sorted(rep["per_language"].items())]
+        for lang, r in rows:
+            lines.append(
+                f"| {lang} | {r['n']} | {r['macro_f1']:.3f} | {r['micro_f1']:.3f} | {r['exact_match']:.3f} |"
+            )
+        lines.append("")
+    lines += [
+        "## Labels and thresholds",
+        "",
+        "| label | threshold | dev F1 | dev support |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, th in zip(result.labels, result.thresholds, strict=True):
+        pl = result.dev_report["per_label"][name]
+        lines.append(f"| {name} | {th:.3f} | {pl['f1']:.3f} | {pl['support']} |")
+    dev_docs = sorted({u["doc"] for u in dev})
+    lines += [
+        "",
+        "## Training",
+        "",
+        f"- data: `{data_args.train_file}` — {len(train)} train units, {len(dev)} dev units "
+        f"(dev documents: {', '.join(dev_docs)}; translations stay with their originals)",
+        f"- loss: {model_args.loss}; embeddings frozen: {model_args.freeze_embeddings}; "
+        f"max length: {data_args.max_length}",
+        f"- epochs: {training_args.num_train_epochs}, lr {training_args.learning_rate}, "
+        f"batch {training_args.per_device_train_batch_size}, seed {training_args.seed}",
+        f"- wall time: {result.train_seconds / 60:.1f} min on {os.cpu_count()} CPU cores",
+        "- versions: " + ", ".join(f"{k} {v}" for k, v in _versions().items()),
+        "",
+        "Intended use: research on privacy-policy transparency (EN/LV). It labels what a sentence "
+        "says, not whether a policy complies with the GDPR.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str]) -> tuple[DataArguments, ModelArguments, ClausetagTrainingArguments]:
+    parser = HfArgumentParser((DataArguments, ModelArguments, ClausetagTrainingArguments))  # type: ignore[arg-type]
+    parser.prog = "clausetag train"
+    if len(argv) == 1 and argv[0].endswith(".json"):
+        return parser.parse_json_file(argv[0])  # type: ignore[return-value]
+    if len(argv) == 1 and argv[0].endswith((".yaml", ".yml")):
+        return parser.parse_yaml_file(argv[0])  # type: ignore[return-value]
+    return parser.parse_args_into_dataclasses(argv)  # type: ignore[return-value]
+
+
+def main(argv: list[str]) -> int:
+    data_args, model_args, training_args = parse_args(argv)
+    labels = resolve_label_set(data_args.train_file, data_args.labels)
+    units = load_units(data_args.train_file, labels)
+    if data_args.dev_file:
+        splits = {"train": units, "dev": load_units(data_args.dev_file, labels)}
+    else:
+        splits = split_by_document(
+            units,
+            dev_docs=data_args.dev_docs,
+            dev_fraction=data_args.dev_fraction,
+            seed=training_args.seed,
+        )
+    train = splits["train"]
+    if data_args.train_languages:
+        train = [u for u in train if u["lang"] in data_args.train_languages]
+    test = load_units(data_args.test_file, labels) if data_args.test_file else None
+    result = run_training(train, splits["dev"], labels, model_args, training_args, data_args, test=test)
+    if training_args.process_index == 0:
+        rep = result.dev_report
+        per = ", ".join(f"{k} {v['macro_f1']:.3f}" for k, v in sorted(rep["per_language"].items()))
+        print(
+            f"saved {result.output_dir} in {result.train_seconds / 60:.1f} min — dev macro-F1 "
+            f"{rep['macro_f1']:.3f} ({per}), micro-F1 {rep['micro_f1']:.3f}",
+            file=sys.stderr,
+        )
+    return 0
