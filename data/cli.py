@@ -8,7 +8,6 @@ from pathlib import Path
 
 from clausetag.data.corpus import DEFAULT_CORPUS_DIR, corpus_files, load_units, validate_units
 from clausetag.data.stats import count_table, markdown_table
-
 from clausetag.errors import ClausetagError
 from clausetag.labels import resolve_label_set
 

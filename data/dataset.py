@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from clausetag.data.corpus import Unit, split_by_document
 from datasets import ClassLabel, Dataset, DatasetDict, Features, List, Value
 
+from clausetag.data.corpus import Unit, split_by_document
 from clausetag.errors import ClausetagError
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Protocol
 
 import numpy as np
-from clausetag.inference.modeldir import ModelDir
 
 from clausetag.errors import ClausetagError
+from clausetag.inference.modeldir import ModelDir
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
 

@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from clausetag.errors import ClausetagError
 from clausetag.inference.backends import Backend, make_backend
 from clausetag.inference.modeldir import ModelDir
 from clausetag.inference.tokenize import BatchTokenizer
-
-from clausetag.errors import ClausetagError
 
 
 @dataclass

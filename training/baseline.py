@@ -13,16 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from clausetag.data.corpus import DEFAULT_CORPUS_DIR, Unit, load_units, split_by_document
-from clausetag.training.evaluation import headline, multi_hot, write_report
-from clausetag.training.metrics import full_report, tune_thresholds
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import FeatureUnion, Pipeline
 
+from clausetag.data.corpus import DEFAULT_CORPUS_DIR, Unit, load_units, split_by_document
 from clausetag.errors import ClausetagError
 from clausetag.labels import resolve_label_set
+from clausetag.training.evaluation import headline, multi_hot, write_report
+from clausetag.training.metrics import full_report, tune_thresholds
 
 
 @dataclass

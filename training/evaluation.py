@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from clausetag.data.corpus import Unit, load_units
-from clausetag.training.metrics import full_report
 
+from clausetag.data.corpus import Unit, load_units
 from clausetag.errors import ClausetagError
 from clausetag.io import atomic_writer, write_json
+from clausetag.training.metrics import full_report
 
 
 def multi_hot(units: Sequence[Unit], labels: Sequence[str]) -> np.ndarray:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from clausetag.data.corpus import (
     DEFAULT_CORPUS_DIR,
     Unit,
@@ -29,12 +30,11 @@ from clausetag.data.corpus import (
     leave_one_document_out,
     load_units,
 )
-from clausetag.training.evaluation import headline, multi_hot, write_report
-from clausetag.training.metrics import full_report
-
 from clausetag.errors import ClausetagError
 from clausetag.io import atomic_writer
 from clausetag.labels import resolve_label_set
+from clausetag.training.evaluation import headline, multi_hot, write_report
+from clausetag.training.metrics import full_report
 
 # (train, dev, test, labels) -> (test probabilities, test thresholds)
 Fitter = Callable[

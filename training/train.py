@@ -22,12 +22,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from clausetag.data.corpus import DEFAULT_CORPUS_DIR, Unit, load_units, split_by_document
-from clausetag.data.dataset import to_dataset
-from clausetag.inference.classifier import sigmoid
-from clausetag.inference.modeldir import save_thresholds
-from clausetag.models.encoder import DEFAULT_ENCODER_DIR
-from clausetag.training.metrics import full_report, macro_f1, micro_f1, tune_thresholds
 from transformers import (
     AutoModelForSequenceClassification,
     AutoTokenizer,
@@ -40,9 +34,15 @@ from transformers import (
 )
 
 import clausetag
+from clausetag.data.corpus import DEFAULT_CORPUS_DIR, Unit, load_units, split_by_document
+from clausetag.data.dataset import to_dataset
 from clausetag.errors import ClausetagError
+from clausetag.inference.classifier import sigmoid
+from clausetag.inference.modeldir import save_thresholds
 from clausetag.io import atomic_writer, write_json
 from clausetag.labels import resolve_label_set
+from clausetag.models.encoder import DEFAULT_ENCODER_DIR
+from clausetag.training.metrics import full_report, macro_f1, micro_f1, tune_thresholds
 
 DEFAULT_OUTPUT_DIR = "models/clausetag-me5-small"
 LOSSES = ("weighted_bce", "bce", "focal")
@@ -96,6 +96,13 @@ class ModelArguments:
         metadata={"help": "Cap on the positive-class weight of rare labels (weighted_bce)."},
     )
     focal_gamma: float = field(default=2.0, metadata={"help": "Focusing parameter of the focal loss."})
+    head_lr_multiplier: float = field(
+        default=20.0,
+        metadata={
+            "help": "The freshly initialised classification head (and pooler) learns this many "
+            "times faster than the pretrained encoder."
+        },
+    )
     early_stopping_patience: int = field(
         default=2,
         metadata={"help": "Evaluations without dev macro-F1 gain before stopping (0: off)."},
@@ -109,8 +116,10 @@ class ClausetagTrainingArguments(TrainingArguments):
     """TrainingArguments with defaults that suit a small encoder on a CPU."""
 
     output_dir: str = field(default=DEFAULT_OUTPUT_DIR, metadata={"help": "The model directory to write."})
-    num_train_epochs: float = field(default=4.0, metadata={"help": "Epochs."})
-    learning_rate: float = field(default=8e-5, metadata={"help": "Peak learning rate (AdamW)."})
+    num_train_epochs: float = field(default=5.0, metadata={"help": "Epochs."})
+    learning_rate: float = field(
+        default=1e-4, metadata={"help": "Peak learning rate of the encoder (AdamW)."}
+    )
     per_device_train_batch_size: int = field(default=16, metadata={"help": "Train batch size."})
     per_device_eval_batch_size: int = field(default=64, metadata={"help": "Eval batch size."})
     warmup_steps: float = field(default=0.1, metadata={"help": "Warm-up steps, or a ratio if < 1."})
@@ -143,11 +152,49 @@ class ClausetagTrainingArguments(TrainingArguments):
 class MultiLabelTrainer(Trainer):
     """Trainer whose loss is chosen for rare labels (class-weighted BCE or focal)."""
 
-    def __init__(self, *args: Any, loss: str, pos_weight: torch.Tensor, gamma: float, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        loss: str,
+        pos_weight: torch.Tensor,
+        gamma: float,
+        head_lr_multiplier: float,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.loss_name = loss
         self.pos_weight = pos_weight
         self.gamma = gamma
+        self.head_lr_multiplier = head_lr_multiplier
+
+    def create_optimizer(self, model: Any = None) -> Any:
+        """AdamW with a faster learning rate for the random head than for the pretrained body.
+
+        With the encoder's small learning rate alone the head barely moves in a
+        few CPU epochs and every dev prediction stays under threshold.
+        """
+        if self.optimizer is None:
+            model = model if model is not None else self.model
+            decay = set(self.get_decay_parameter_names(model))
+            prefix = getattr(model, "base_model_prefix", "") + "."
+            groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
+            for name, param in model.named_parameters():
+                if param.requires_grad:
+                    head = not name.startswith(prefix) or ".pooler." in name
+                    groups.setdefault((head, name in decay), []).append(param)
+            lr = self.args.learning_rate
+            self.optimizer = torch.optim.AdamW(
+                [
+                    {
+                        "params": params,
+                        "lr": lr * (self.head_lr_multiplier if head else 1.0),
+                        "weight_decay": self.args.weight_decay if decays else 0.0,
+                    }
+                    for (head, decays), params in groups.items()
+                ],
+                lr=lr,
+            )
+        return self.optimizer
 
     def compute_loss(
         self,
@@ -280,18 +327,23 @@ def run_training(
         loss=model_args.loss,
         pos_weight=positive_weights(y_train, model_args.max_pos_weight),
         gamma=model_args.focal_gamma,
+        head_lr_multiplier=model_args.head_lr_multiplier,
     )
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint or None)
     train_seconds = time.perf_counter() - started
 
-    dev_proba = sigmoid(trainer.predict(encode(dev)).predictions)
+    if not trainer.is_world_process_zero():
+        # Under torchrun the other ranks are done: rank 0 tunes, scores and saves.
+        return TrainResult(out, labels, [0.5] * len(labels), {}, None, train_seconds, {})
+    model.eval()
+    dev_proba = _predict_proba(trainer.model, tokenizer, dev, data_args.max_length)
     y_dev = _multi_hot(dev, labels)
     thresholds = tune_thresholds(y_dev, dev_proba)
     dev_report = full_report(y_dev, dev_proba >= thresholds, labels, [u["lang"] for u in dev], bootstrap=200)
     test_report = None
     if test:
-        test_proba = sigmoid(trainer.predict(encode(test)).predictions)
+        test_proba = _predict_proba(trainer.model, tokenizer, test, data_args.max_length)
         test_report = full_report(
             _multi_hot(test, labels), test_proba >= thresholds, labels, [u["lang"] for u in test]
         )
@@ -304,19 +356,47 @@ def run_training(
         train_seconds=train_seconds,
         counts={"train": len(train), "dev": len(dev), "test": len(test or [])},
     )
-    if trainer.is_world_process_zero():
-        if save:
-            _save_model_dir(trainer, tokenizer, result, data_args, model_args, training_args, train, dev)
-        if not model_args.keep_checkpoints:
-            for ckpt in out.glob("checkpoint-*"):
-                shutil.rmtree(ckpt, ignore_errors=True)
+    if save:
+        _save_model_dir(trainer, tokenizer, result, data_args, model_args, training_args, train, dev)
+    if not model_args.keep_checkpoints:
+        for ckpt in out.glob("checkpoint-*"):
+            shutil.rmtree(ckpt, ignore_errors=True)
     return result
 
 
+def _predict_proba(
+    model: Any, tokenizer: Any, units: Sequence[Unit], max_length: int, batch: int = 64
+) -> np.ndarray:
+    """Scores of the in-memory model, in one process (Trainer.predict pads and gathers under DDP)."""
+    rows = []
+    order = sorted(range(len(units)), key=lambda i: len(units[i]["text"]))
+    with torch.inference_mode():
+        for k in range(0, len(order), batch):
+            idx = order[k : k + batch]
+            enc = tokenizer(
+                [units[i]["text"] for i in idx],
+                truncation=True,
+                max_length=max_length,
+                padding=True,
+                return_tensors="pt",
+            ).to(model.device)
+            rows.append((idx, sigmoid(model(**enc).logits.float().cpu().numpy())))
+    out = np.zeros((len(units), model.config.num_labels), dtype=np.float32)
+    for idx, proba in rows:
+        out[idx] = proba
+    return out
+
+
 def _dev_metrics(eval_pred: Any) -> dict[str, float]:
+    """Dev F1 at per-label tuned thresholds, as the saved model will be used.
+
+    At a fixed 0.5 an under-trained model scores 0 for several epochs, which
+    would stop training early and pick an arbitrary checkpoint.
+    """
     logits, y = eval_pred
-    pred = sigmoid(np.asarray(logits)) >= 0.5
+    proba = sigmoid(np.asarray(logits))
     y = np.asarray(y) > 0.5
+    pred = proba >= tune_thresholds(y, proba)
     return {"macro_f1": macro_f1(y, pred), "micro_f1": micro_f1(y, pred)}
 
 
