@@ -38,6 +38,12 @@ def _import_opp115(args: argparse.Namespace) -> int:
     return import_main(args)
 
 
+def _opp115_mapping(args: argparse.Namespace) -> int:
+    from clausetag.data.opp115 import mapping_main
+
+    return mapping_main(args)
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="clausetag data", description=__doc__)
     sub = parser.add_subparsers(dest="action", required=True)
@@ -56,5 +62,7 @@ def main(argv: list[str]) -> int:
     )
     opp.add_argument("--force", action="store_true", help="overwrite an existing output")
     opp.set_defaults(func=_import_opp115)
+    mapping = sub.add_parser("opp115-mapping", help="print the clausetag <-> OPP-115 label mapping")
+    mapping.set_defaults(func=_opp115_mapping)
     args = parser.parse_args(argv)
     return int(args.func(args))
