@@ -20,6 +20,14 @@ from clausetag.errors import ClausetagError
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 
 
+def human_bytes(n: int) -> str:
+    """Sizes in messages: "100 bytes" for a --max-bytes 100, not "0 MB"."""
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} bytes"
+
+
 @contextlib.contextmanager
 def atomic_writer(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
     """Write to a temporary file beside ``path`` and rename it into place on success.
@@ -33,6 +41,9 @@ def atomic_writer(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
         encoding = None if "b" in mode else "utf-8"
         with os.fdopen(fd, mode, encoding=encoding) as fh:
             yield fh
+        umask = os.umask(0)  # mkstemp makes the file private; give it the usual mode
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -58,7 +69,7 @@ def _check_size(p: Path, max_bytes: int) -> int:
         raise ClausetagError(f"{p}: is a directory, expected a file")
     if size > max_bytes:
         raise ClausetagError(
-            f"{p}: {size / 1e6:.1f} MB is larger than the {max_bytes / 1e6:.0f} MB limit "
+            f"{p}: {human_bytes(size)} is larger than the {human_bytes(max_bytes)} limit "
             "for one input (split it, or raise --max-bytes)"
         )
     return size

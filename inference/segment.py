@@ -58,6 +58,8 @@ ABBREVIATIONS = {
     },
     "lv": {
         "nr",
+        "reģ",
+        "art",
         "reg",
         "piem",
         "t.sk",
