@@ -97,9 +97,9 @@ class ModelArguments:
     )
     focal_gamma: float = field(default=2.0, metadata={"help": "Focusing parameter of the focal loss."})
     head_lr_multiplier: float = field(
-        default=20.0,
+        default=10.0,
         metadata={
-            "help": "The freshly initialised classification head (and pooler) learns this many "
+            "help": "The freshly initialised classifier layer learns this many "
             "times faster than the pretrained encoder."
         },
     )
@@ -180,7 +180,7 @@ class MultiLabelTrainer(Trainer):
             groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
             for name, param in model.named_parameters():
                 if param.requires_grad:
-                    head = not name.startswith(prefix) or ".pooler." in name
+                    head = not name.startswith(prefix)  # the classifier; the pooler is pretrained-side
                     groups.setdefault((head, name in decay), []).append(param)
             lr = self.args.learning_rate
             self.optimizer = torch.optim.AdamW(
