@@ -210,3 +210,38 @@ def test_custom_label_scheme_end_to_end(tiny_encoder: Path, tmp_path: Path) -> N
 
     proba = ClauseClassifier.from_pretrained(out).predict_proba(["We store cookies."])
     assert proba.shape == (1, 2) and np.all((proba >= 0) & (proba <= 1))
+
+
+def test_freeze_encoder_trains_only_the_head(tiny_encoder: Path, small_corpus: Path, tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    out = tmp_path / "probe"
+    assert (
+        cli(
+            [
+                "train",
+                "--model_name_or_path",
+                str(tiny_encoder),
+                "--train_file",
+                str(small_corpus),
+                "--dev_docs",
+                "004",
+                "--output_dir",
+                str(out),
+                "--num_train_epochs",
+                "1",
+                "--freeze_encoder",
+                "true",
+                "--max_length",
+                "32",
+                "--disable_tqdm",
+                "true",
+            ]
+        )
+        == 0
+    )
+    before = load_file(str(tiny_encoder / "model.safetensors"))
+    after = load_file(str(out / "model.safetensors"))
+    layer = "encoder.layer.0.attention.self.query.weight"
+    assert (after["bert." + layer] == before[layer]).all()
+    assert not (after["bert.pooler.dense.weight"] == before["pooler.dense.weight"]).all()  # the head trained

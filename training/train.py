@@ -90,6 +90,10 @@ class ModelArguments:
         default=True,
         metadata={"help": "Freeze the input embedding matrix (96M of e5-small's 118M parameters)."},
     )
+    freeze_encoder: bool = field(
+        default=False,
+        metadata={"help": "Train only the pooler and classifier on frozen encoder features (a fast probe)."},
+    )
     loss: str = field(default="weighted_bce", metadata={"help": f"One of {', '.join(LOSSES)}."})
     max_pos_weight: float = field(
         default=10.0,
@@ -254,6 +258,11 @@ def _load_pretrained(model_args: ModelArguments, labels: Sequence[str]) -> tuple
         raise ClausetagError(f"cannot load the pretrained model {name!r}: {first}") from None
     if model_args.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
+    if model_args.freeze_encoder:
+        prefix = getattr(model, "base_model_prefix", "") + "."
+        for name, param in model.named_parameters():
+            if name.startswith(prefix) and ".pooler." not in name:
+                param.requires_grad_(False)
     return tokenizer, model
 
 
