@@ -12,6 +12,7 @@ from clausetag.errors import ClausetagError
 from clausetag.inference.backends import Backend, make_backend
 from clausetag.inference.modeldir import ModelDir
 from clausetag.inference.tokenize import BatchTokenizer
+from clausetag.labels import EXCLUSIVE_LABEL
 
 
 @dataclass
@@ -88,9 +89,18 @@ class ClauseClassifier:
         return out
 
     def decide(self, proba: np.ndarray, threshold: float | None = None) -> np.ndarray:
-        """Boolean label matrix: saved per-label thresholds unless one is given."""
+        """Boolean label matrix: saved per-label thresholds unless one is given.
+
+        The catch-all label is exclusive (spec rule 3): it is dropped from any row
+        where another label passes its threshold.
+        """
         cut = self.thresholds if threshold is None else np.float32(threshold)
-        return np.asarray(proba >= cut)
+        chosen = np.asarray(proba >= cut)
+        if EXCLUSIVE_LABEL in self.labels and len(self.labels) > 1:
+            j = self.labels.index(EXCLUSIVE_LABEL)
+            others = np.delete(chosen, j, axis=-1).any(axis=-1)
+            chosen[..., j] &= ~others
+        return chosen
 
     def predict(
         self,

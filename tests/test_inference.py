@@ -62,12 +62,14 @@ def test_predict_uses_saved_thresholds_or_override(clf: ClauseClassifier) -> Non
         assert list(pred.scores) == clf.labels
         assert [pred.scores[x] for x in clf.labels] == pytest.approx(row, abs=1e-4)
         want = {x for x, p, t in zip(clf.labels, row, clf.thresholds, strict=True) if p >= t}
+        if want - {"other"}:
+            want.discard("other")  # exclusive: only when nothing else passes
         assert set(pred.labels) == want
         assert [pred.scores[x] for x in pred.labels] == sorted(
             (pred.scores[x] for x in pred.labels), reverse=True
         )
     assert all(p.labels == [] for p in clf.predict(texts, threshold=1.0))
-    assert all(len(p.labels) == len(clf.labels) for p in clf.predict(texts, threshold=0.0))
+    assert all(set(p.labels) == set(clf.labels) - {"other"} for p in clf.predict(texts, threshold=0.0))
 
 
 def test_predict_refuses_a_bare_string(clf: ClauseClassifier) -> None:
@@ -366,3 +368,16 @@ def test_report_degrades_for_missing_labels() -> None:
     assert "not covered by this model&#x27;s labels" in render_html(rep)
     lv = coverage(units, ["retention", "purpose"], doc="d", lang="lv")
     assert "šī modeļa birkas to neaptver" in render_markdown(lv)
+
+
+def test_other_is_exclusive_in_decisions(tiny_model: Path) -> None:
+    from clausetag.inference import ClauseClassifier
+
+    clf = ClauseClassifier.from_pretrained(tiny_model)
+    proba = np.full((2, len(clf.labels)), 0.0, dtype=np.float32)
+    j_other, j_cookies = clf.labels.index("other"), clf.labels.index("cookies")
+    proba[0, [j_other, j_cookies]] = 1.0  # both pass: other must go
+    proba[1, j_other] = 1.0  # other alone stays
+    chosen = clf.decide(proba)
+    assert chosen[0, j_cookies] and not chosen[0, j_other]
+    assert chosen[1, j_other] and chosen[1].sum() == 1
