@@ -28,7 +28,7 @@ encoder: install
 demo: encoder
 	$(BIN)/clausetag data validate
 	@if [ -f $(MODEL)/thresholds.json ]; then echo "$(MODEL) exists: skipping training (rm -r it to retrain)"; \
-	else $(BIN)/clausetag train --output_dir $(MODEL); fi
+	else $(BIN)/clausetag train --output_dir $(MODEL) --overwrite; fi
 	$(BIN)/clausetag predict --model $(MODEL) $(SEED_POLICY) --output runs/demo_predictions.jsonl
 	$(BIN)/clausetag report --model $(MODEL) $(SEED_POLICY)
 
