@@ -23,6 +23,14 @@ def corpus_units() -> list[dict]:
     return units
 
 
+def tiny_train_argv(encoder: Path, data: Path, out: Path, *extra: str) -> list[str]:
+    """`clausetag train` arguments for a quick tiny-model run on the small corpus (dev = doc 004)."""
+    return [
+        "--model_name_or_path", str(encoder), "--train_file", str(data), "--dev_docs", "004",
+        "--output_dir", str(out), "--disable_tqdm", "true", *extra,
+    ]  # fmt: skip
+
+
 @pytest.fixture(scope="session")
 def tiny_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from clausetag.models.tiny import build_tiny_encoder
@@ -46,23 +54,16 @@ def tiny_model(tiny_encoder: Path, small_corpus: Path, tmp_path_factory: pytest.
     from clausetag.training.train import main
 
     out = tmp_path_factory.mktemp("tiny-model") / "model"
-    argv = [
-        "--model_name_or_path",
-        str(tiny_encoder),
-        "--train_file",
-        str(small_corpus),
-        "--dev_docs",
-        "004",
-        "--output_dir",
-        str(out),
+    argv = tiny_train_argv(
+        tiny_encoder,
+        small_corpus,
+        out,
         "--num_train_epochs",
         "2",
         "--learning_rate",
         "1e-3",
         "--max_length",
         "64",
-        "--disable_tqdm",
-        "true",
-    ]
+    )
     assert main(argv) == 0
     return out

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import tiny_train_argv
 
 
 @pytest.mark.slow
@@ -25,20 +26,7 @@ def test_torchrun_two_processes(tiny_encoder: Path, small_corpus: Path, tmp_path
         "-m",
         "clausetag.cli",
         "train",
-        "--model_name_or_path",
-        str(tiny_encoder),
-        "--train_file",
-        str(small_corpus),
-        "--dev_docs",
-        "004",
-        "--output_dir",
-        str(out),
-        "--num_train_epochs",
-        "1",
-        "--max_length",
-        "32",
-        "--disable_tqdm",
-        "true",
+        *tiny_train_argv(tiny_encoder, small_corpus, out, "--num_train_epochs", "1", "--max_length", "32"),
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from conftest import tiny_train_argv
 
 from clausetag.cli import main as cli
 from clausetag.labels import DEFAULT_LABELS
@@ -44,20 +45,9 @@ def test_same_command_twice_gives_same_metrics(
         out = tmp_path / name
         argv = [
             "train",
-            "--model_name_or_path",
-            str(tiny_encoder),
-            "--train_file",
-            str(small_corpus),
-            "--dev_docs",
-            "004",
-            "--output_dir",
-            str(out),
-            "--num_train_epochs",
-            "1",
-            "--max_length",
-            "32",
-            "--disable_tqdm",
-            "true",
+            *tiny_train_argv(
+                tiny_encoder, small_corpus, out, "--num_train_epochs", "1", "--max_length", "32"
+            ),
         ]
         assert cli(argv) == 0
         reports.append(json.loads((out / "metrics.json").read_text())["dev"])
@@ -125,19 +115,7 @@ def test_empty_split_and_foreign_labels(
     tiny_encoder: Path, small_corpus: Path, tmp_path: Path, capsys
 ) -> None:
     code = cli(
-        [
-            "train",
-            "--model_name_or_path",
-            str(tiny_encoder),
-            "--train_file",
-            str(small_corpus),
-            "--dev_docs",
-            "004",
-            "--train_languages",
-            "de",
-            "--output_dir",
-            str(tmp_path / "m"),
-        ]
+        ["train", *tiny_train_argv(tiny_encoder, small_corpus, tmp_path / "m", "--train_languages", "de")]
     )
     assert code == 2
     assert "train split is empty" in capsys.readouterr().err
@@ -216,30 +194,18 @@ def test_freeze_encoder_trains_only_the_head(tiny_encoder: Path, small_corpus: P
     from safetensors.torch import load_file
 
     out = tmp_path / "probe"
-    assert (
-        cli(
-            [
-                "train",
-                "--model_name_or_path",
-                str(tiny_encoder),
-                "--train_file",
-                str(small_corpus),
-                "--dev_docs",
-                "004",
-                "--output_dir",
-                str(out),
-                "--num_train_epochs",
-                "1",
-                "--freeze_encoder",
-                "true",
-                "--max_length",
-                "32",
-                "--disable_tqdm",
-                "true",
-            ]
-        )
-        == 0
+    argv = tiny_train_argv(
+        tiny_encoder,
+        small_corpus,
+        out,
+        "--num_train_epochs",
+        "1",
+        "--freeze_encoder",
+        "true",
+        "--max_length",
+        "32",
     )
+    assert cli(["train", *argv]) == 0
     before = load_file(str(tiny_encoder / "model.safetensors"))
     after = load_file(str(out / "model.safetensors"))
     layer = "encoder.layer.0.attention.self.query.weight"
