@@ -30,11 +30,11 @@ from typing import Any
 
 import numpy as np
 
-from clausetag.data.corpus import Unit, split_by_document
+from clausetag.data.corpus import Unit, label_matrix, split_by_document
 from clausetag.data.opp115 import OPP115_CATEGORIES, ordered, read_opp115, to_opp115
 from clausetag.errors import ClausetagError
 from clausetag.io import write_json
-from clausetag.training.evaluation import headline, multi_hot, write_report
+from clausetag.training.evaluation import headline, write_report
 from clausetag.training.metrics import full_report
 
 REPO = Path(__file__).resolve().parent.parent
@@ -135,7 +135,7 @@ def run_transformer(
     seconds = time.perf_counter() - started
     clf = ClauseClassifier.from_pretrained(out)
     test = splits["test"]
-    y_true = multi_hot(test, labels)
+    y_true = label_matrix(test, labels)
     y_pred = clf.decide(clf.predict_proba([u["text"] for u in test])).astype(int)
     report = full_report(y_true, y_pred, labels, [u["lang"] for u in test])
     report.update(model=str(out), data="OPP-115 test policies")
@@ -163,7 +163,7 @@ def score_own_scheme_model(model_dir: Path, test: Sequence[Unit], out: Path) -> 
     started = time.perf_counter()
     y_ours, labels = segment_predictions(model_dir, [u["text"] for u in test])
     y_pred = to_opp115(y_ours, labels)
-    y_true = multi_hot(test, OPP115_CATEGORIES)
+    y_true = label_matrix(test, OPP115_CATEGORIES)
     report = full_report(y_true, y_pred, OPP115_CATEGORIES, [u["lang"] for u in test])
     report.update(model=str(model_dir), data="OPP-115 test policies (projected predictions)")
     write_report(report, y_true, y_pred, out, "OPP-115 by policy: clausetag scheme, projected")

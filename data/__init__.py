@@ -9,8 +9,10 @@ from clausetag.data.corpus import (
     DEFAULT_CORPUS_DIR,
     Unit,
     document_groups,
+    label_matrix,
     leave_one_document_out,
     load_units,
+    real_documents,
     split_by_document,
     validate_units,
 )
@@ -19,8 +21,10 @@ __all__ = [
     "DEFAULT_CORPUS_DIR",
     "Unit",
     "document_groups",
+    "label_matrix",
     "leave_one_document_out",
     "load_units",
+    "real_documents",
     "split_by_document",
     "validate_units",
 ]

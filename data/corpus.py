@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypedDict
 
+import numpy as np
+
 from clausetag.errors import ClausetagError
 from clausetag.io import iter_jsonl
 from clausetag.labels import EXCLUSIVE_LABEL
@@ -171,8 +173,24 @@ def document_groups(units: Sequence[Unit]) -> dict[str, list[int]]:
     return groups
 
 
-def _evaluable_docs(units: Sequence[Unit], groups: dict[str, list[int]]) -> list[str]:
+def label_matrix(units: Sequence[Unit], labels: Sequence[str]) -> np.ndarray:
+    """0/1 matrix (units × labels) in the order of ``labels``; unknown labels are refused by name."""
+    index = {x: i for i, x in enumerate(labels)}
+    unknown = sorted({x for u in units for x in u["labels"]} - set(index))
+    if unknown:
+        raise ClausetagError(
+            f"the data uses label(s) outside the label set: {', '.join(unknown)} "
+            f"(the set: {', '.join(labels)})"
+        )
+    y = np.zeros((len(units), len(labels)), dtype=int)
+    for row, u in enumerate(units):
+        y[row, [index[x] for x in u["labels"]]] = 1
+    return y
+
+
+def real_documents(units: Sequence[Unit], groups: dict[str, list[int]] | None = None) -> list[str]:
     """Documents that hold real text; authored units are for training only."""
+    groups = document_groups(units) if groups is None else groups
     return sorted(d for d, idx in groups.items() if any(units[i]["source"] != "authored" for i in idx))
 
 
@@ -189,7 +207,7 @@ def split_by_document(
     one) are drawn with ``seed``.
     """
     groups = document_groups(units)
-    real = _evaluable_docs(units, groups)
+    real = real_documents(units, groups)
     unknown = [d for d in [*(dev_docs or []), *(test_docs or [])] if d not in groups]
     if unknown:
         raise ClausetagError(f"no such document(s) in the data: {', '.join(unknown)}")
@@ -220,7 +238,7 @@ def leave_one_document_out(units: Sequence[Unit]) -> list[tuple[str, list[Unit],
     """``(held_out_doc, train, test)`` per real document, translation held out with it."""
     groups = document_groups(units)
     folds = []
-    for doc in _evaluable_docs(units, groups):
+    for doc in real_documents(units, groups):
         held = set(groups[doc])
         train = [u for i, u in enumerate(units) if i not in held]
         test = [units[i] for i in sorted(held)]

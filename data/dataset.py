@@ -10,8 +10,7 @@ from collections.abc import Mapping, Sequence
 
 from datasets import ClassLabel, Dataset, DatasetDict, Features, List, Value
 
-from clausetag.data.corpus import Unit, split_by_document
-from clausetag.errors import ClausetagError
+from clausetag.data.corpus import Unit, label_matrix, split_by_document
 
 
 def features_for(labels: Sequence[str]) -> Features:
@@ -28,17 +27,8 @@ def features_for(labels: Sequence[str]) -> Features:
     )
 
 
-def multi_hot(names: Sequence[str], labels: Sequence[str]) -> list[float]:
-    index = {name: i for i, name in enumerate(labels)}
-    vec = [0.0] * len(labels)
-    for name in names:
-        if name not in index:
-            raise ClausetagError(f"label {name!r} is not in the label set {list(labels)}")
-        vec[index[name]] = 1.0
-    return vec
-
-
 def to_dataset(units: Sequence[Unit], labels: Sequence[str]) -> Dataset:
+    y = label_matrix(units, labels)  # refuses unknown labels by name before anything is built
     index = {name: i for i, name in enumerate(labels)}
     rows = {
         "id": [u["id"] for u in units],
@@ -47,7 +37,7 @@ def to_dataset(units: Sequence[Unit], labels: Sequence[str]) -> Dataset:
         "source": [u.get("source", "seed") for u in units],
         "text": [u["text"] for u in units],
         "labels": [[index[x] for x in u["labels"]] for u in units],
-        "multi_hot": [multi_hot(u["labels"], labels) for u in units],
+        "multi_hot": y.astype("float32").tolist(),
     }
     return Dataset.from_dict(rows, features=features_for(labels))
 

@@ -87,17 +87,7 @@ def test_evaluate_writes_report(tiny_model: Path, small_corpus: Path, tmp_path: 
 
 
 def test_refuses_to_overwrite(tiny_model: Path, small_corpus: Path, tiny_encoder: Path, capsys) -> None:
-    code = cli(
-        [
-            "train",
-            "--model_name_or_path",
-            str(tiny_encoder),
-            "--train_file",
-            str(small_corpus),
-            "--output_dir",
-            str(tiny_model),
-        ]
-    )
+    code = cli(["train", *tiny_train_argv(tiny_encoder, small_corpus, tiny_model)])
     assert code == 2
     assert "already exists" in capsys.readouterr().err
 
@@ -122,17 +112,7 @@ def test_empty_split_and_foreign_labels(
     labels = tmp_path / "labels.txt"
     labels.write_text("first\nsecond\n")
     code = cli(
-        [
-            "train",
-            "--model_name_or_path",
-            str(tiny_encoder),
-            "--train_file",
-            str(small_corpus),
-            "--labels",
-            str(labels),
-            "--output_dir",
-            str(tmp_path / "m2"),
-        ]
+        ["train", *tiny_train_argv(tiny_encoder, small_corpus, tmp_path / "m2", "--labels", str(labels))]
     )
     assert code == 2
     assert "unknown label" in capsys.readouterr().err

@@ -18,10 +18,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import FeatureUnion, Pipeline
 
-from clausetag.data.corpus import DEFAULT_CORPUS_DIR, Unit, load_units, split_by_document
+from clausetag.data.corpus import DEFAULT_CORPUS_DIR, Unit, label_matrix, load_units, split_by_document
 from clausetag.errors import ClausetagError
 from clausetag.labels import resolve_label_set
-from clausetag.training.evaluation import headline, multi_hot, write_report
+from clausetag.training.evaluation import headline, write_report
 from clausetag.training.metrics import full_report, tune_thresholds
 
 
@@ -48,7 +48,7 @@ def fit_baseline(
     """Fit on ``train``, tune per-label thresholds on ``dev``."""
     if not train or not dev:
         raise ClausetagError("the baseline needs a non-empty train and dev split")
-    y = multi_hot(train, labels)
+    y = label_matrix(train, labels)
     constant = {j: float(y[0, j]) for j in range(len(labels)) if y[:, j].min() == y[:, j].max()}
     trainable = [j for j in range(len(labels)) if j not in constant]
     features = FeatureUnion(
@@ -70,14 +70,16 @@ def fit_baseline(
     if trainable:
         pipeline.fit([u["text"] for u in train], y[:, trainable])
     model = Baseline(list(labels), pipeline, np.full(len(labels), 0.5), constant)
-    model.thresholds = tune_thresholds(multi_hot(dev, labels), model.predict_proba([u["text"] for u in dev]))
+    model.thresholds = tune_thresholds(
+        label_matrix(dev, labels), model.predict_proba([u["text"] for u in dev])
+    )
     return model
 
 
 def score(
     model: Baseline, units: Sequence[Unit], bootstrap: int = 1000
 ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
-    y_true = multi_hot(units, model.labels)
+    y_true = label_matrix(units, model.labels)
     y_pred = (model.predict_proba([u["text"] for u in units]) >= model.thresholds).astype(int)
     return (
         full_report(y_true, y_pred, model.labels, [u["lang"] for u in units], bootstrap=bootstrap),

@@ -15,28 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from clausetag.data.corpus import Unit, load_units
-from clausetag.errors import ClausetagError
+from clausetag.data.corpus import Unit, label_matrix, load_units
 from clausetag.io import atomic_writer, write_json
 from clausetag.training.metrics import full_report
-
-
-def multi_hot(units: Sequence[Unit], labels: Sequence[str]) -> np.ndarray:
-    index = {x: i for i, x in enumerate(labels)}
-    y = np.zeros((len(units), len(labels)), dtype=int)
-    for row, u in enumerate(units):
-        for x in u["labels"]:
-            y[row, index[x]] = 1
-    return y
-
-
-def check_labels(units: Sequence[Unit], labels: Sequence[str], what: str) -> None:
-    unknown = sorted({x for u in units for x in u["labels"]} - set(labels))
-    if unknown:
-        raise ClausetagError(
-            f"the data uses label(s) the {what} does not know: {', '.join(unknown)} "
-            f"(its labels: {', '.join(labels)})"
-        )
 
 
 def evaluate_model(
@@ -51,9 +32,8 @@ def evaluate_model(
 
     clf = ClauseClassifier.from_pretrained(model_dir, backend=backend)
     units = load_units(data, clf.labels)
-    check_labels(units, clf.labels, "model")
     proba = clf.predict_proba([u["text"] for u in units], batch_size=batch_size, progress=True)
-    y_true = multi_hot(units, clf.labels)
+    y_true = label_matrix(units, clf.labels)
     y_pred = clf.decide(proba).astype(int)
     report = full_report(y_true, y_pred, clf.labels, [u["lang"] for u in units], bootstrap=bootstrap)
     report["model"] = str(model_dir)

@@ -27,13 +27,15 @@ from clausetag.data.corpus import (
     DEFAULT_CORPUS_DIR,
     Unit,
     document_groups,
+    label_matrix,
     leave_one_document_out,
     load_units,
+    real_documents,
 )
 from clausetag.errors import ClausetagError
 from clausetag.io import atomic_writer
 from clausetag.labels import resolve_label_set
-from clausetag.training.evaluation import headline, multi_hot, write_report
+from clausetag.training.evaluation import headline, write_report
 from clausetag.training.metrics import full_report
 
 # (train, dev, test, labels) -> (test probabilities, test thresholds)
@@ -75,7 +77,7 @@ def transformer_fitter(train_argv: list[str]) -> Fitter:
 
 def _inner_dev(train: Sequence[Unit], fold_index: int) -> tuple[list[Unit], list[Unit]]:
     groups = document_groups(train)
-    real = sorted(d for d, idx in groups.items() if any(train[i]["source"] != "authored" for i in idx))
+    real = real_documents(train, groups)
     if len(real) < 2:
         raise ClausetagError("need at least three real documents for leave-one-document-out")
     dev_doc = real[fold_index % len(real)]
@@ -91,7 +93,7 @@ def lodo(
         inner_train, inner_dev = _inner_dev(train, k)
         started = time.perf_counter()
         proba, thresholds = fit(inner_train, inner_dev, test, labels)
-        y_true, y_pred = multi_hot(test, labels), (proba >= thresholds).astype(int)
+        y_true, y_pred = label_matrix(test, labels), (proba >= thresholds).astype(int)
         fold = full_report(y_true, y_pred, labels, [u["lang"] for u in test], bootstrap=0)
         folds.append(
             {
@@ -119,7 +121,7 @@ def lodo(
 
 def crosslingual(units: Sequence[Unit], labels: Sequence[str], fit: Fitter) -> dict[str, Any]:
     groups = document_groups(units)
-    real = sorted(d for d, idx in groups.items() if any(units[i]["source"] != "authored" for i in idx))
+    real = real_documents(units, groups)
     halves = [real[0::2], real[1::2]]
     langs = sorted({u["lang"] for u in units if u["source"] != "authored"})
     if len(langs) != 2:
@@ -135,13 +137,12 @@ def crosslingual(units: Sequence[Unit], labels: Sequence[str], fit: Fitter) -> d
                 return [units[i] for d in docs for i in groups[d] if units[i]["lang"] == lang]
 
             authored = [u for u in units if u["source"] == "authored" and u["lang"] == src]
-            pool = pick(train_docs, src)
-            dev_doc = train_docs[0]
-            dev = [u for u in pool if u["doc"] == dev_doc or u.get("orig", "").startswith(dev_doc)]
-            train = [u for u in pool if u not in dev] + authored
+            # The first training document (with its translation) is the dev set.
+            dev = pick(train_docs[:1], src)
+            train = pick(train_docs[1:], src) + authored
             test = pick(test_docs, tgt)
             proba, thresholds = fit(train, dev, test, labels)
-            rows_true.append(multi_hot(test, labels))
+            rows_true.append(label_matrix(test, labels))
             rows_pred.append((proba >= thresholds).astype(int))
         rep = full_report(
             np.vstack(rows_true),

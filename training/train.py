@@ -34,7 +34,7 @@ from transformers import (
 )
 
 import clausetag
-from clausetag.data.corpus import DEFAULT_CORPUS_DIR, Unit, load_units, split_by_document
+from clausetag.data.corpus import DEFAULT_CORPUS_DIR, Unit, label_matrix, load_units, split_by_document
 from clausetag.data.dataset import to_dataset
 from clausetag.errors import ClausetagError
 from clausetag.inference.classifier import sigmoid
@@ -228,15 +228,6 @@ def positive_weights(y: np.ndarray, cap: float) -> torch.Tensor:
     return torch.tensor(np.clip(weight, 1.0, cap), dtype=torch.float32)
 
 
-def _multi_hot(units: Sequence[Unit], labels: Sequence[str]) -> np.ndarray:
-    index = {x: i for i, x in enumerate(labels)}
-    y = np.zeros((len(units), len(labels)), dtype=np.float32)
-    for row, u in enumerate(units):
-        for x in u["labels"]:
-            y[row, index[x]] = 1.0
-    return y
-
-
 def _load_pretrained(model_args: ModelArguments, labels: Sequence[str]) -> tuple[Any, Any]:
     name = model_args.model_name_or_path
     if not Path(name).exists() and Path(name) == DEFAULT_ENCODER_DIR:
@@ -321,7 +312,7 @@ def run_training(
         )
         return ds.rename_column("multi_hot", "labels")
 
-    y_train = _multi_hot(train, labels)
+    y_train = label_matrix(train, labels)
     trainer = MultiLabelTrainer(
         model=model,
         args=training_args,
@@ -347,14 +338,14 @@ def run_training(
         return TrainResult(out, labels, [0.5] * len(labels), {}, None, train_seconds, {})
     model.eval()
     dev_proba = _predict_proba(trainer.model, tokenizer, dev, data_args.max_length)
-    y_dev = _multi_hot(dev, labels)
+    y_dev = label_matrix(dev, labels)
     thresholds = tune_thresholds(y_dev, dev_proba)
     dev_report = full_report(y_dev, dev_proba >= thresholds, labels, [u["lang"] for u in dev], bootstrap=200)
     test_report = None
     if test:
         test_proba = _predict_proba(trainer.model, tokenizer, test, data_args.max_length)
         test_report = full_report(
-            _multi_hot(test, labels), test_proba >= thresholds, labels, [u["lang"] for u in test]
+            label_matrix(test, labels), test_proba >= thresholds, labels, [u["lang"] for u in test]
         )
     result = TrainResult(
         output_dir=out,
