@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from tokenizers import Tokenizer
+from tokenizers import Encoding, Tokenizer
 
 
 class BatchTokenizer:
@@ -22,11 +22,15 @@ class BatchTokenizer:
             pad_id = self.tokenizer.token_to_id("[PAD]")
         self.pad_id = 0 if pad_id is None else pad_id
 
-    def lengths(self, texts: Sequence[str]) -> list[int]:
-        return [len(e.ids) for e in self.tokenizer.encode_batch(list(texts))]
+    def encode(self, texts: Sequence[str]) -> list[Encoding]:
+        """Token ids of each text, unpadded: sort or batch them, then ``pad``."""
+        return self.tokenizer.encode_batch(list(texts))
 
     def __call__(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        encodings = self.tokenizer.encode_batch(list(texts))
+        return self.pad(self.encode(texts))
+
+    def pad(self, encodings: Sequence[Encoding]) -> dict[str, np.ndarray]:
+        """Model inputs for one batch, padded to its longest member."""
         width = max(len(e.ids) for e in encodings)
         ids = np.full((len(encodings), width), self.pad_id, dtype=np.int64)
         mask = np.zeros((len(encodings), width), dtype=np.int64)
