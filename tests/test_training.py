@@ -191,3 +191,52 @@ def test_freeze_encoder_trains_only_the_head(tiny_encoder: Path, small_corpus: P
     layer = "encoder.layer.0.attention.self.query.weight"
     assert (after["bert." + layer] == before[layer]).all()
     assert not (after["bert.pooler.dense.weight"] == before["pooler.dense.weight"]).all()  # the head trained
+
+
+def test_probe_head_starts_from_a_working_classifier(tiny_encoder: Path, small_corpus: Path) -> None:
+    """Before any fine-tuning, the probe-initialised head beats the random head on its own data."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from clausetag.data.corpus import label_matrix, load_units
+    from clausetag.training.metrics import macro_f1, tune_thresholds
+    from clausetag.training.train import (
+        ModelArguments,
+        _predict_proba,
+        init_head_from_probe,
+        positive_weights,
+    )
+
+    units = load_units(small_corpus)[:300]
+    labels = [*DEFAULT_LABELS, "never_seen"]  # a label without positives gets a confident "no"
+    y = label_matrix(units, labels)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_encoder)
+
+    def train_f1(model: object) -> float:
+        proba = _predict_proba(model, tokenizer, units, 64)
+        return macro_f1(y, proba >= tune_thresholds(y, proba))
+
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_encoder, num_labels=len(labels)).eval()
+    random_f1 = train_f1(model)
+    init_head_from_probe(model, tokenizer, units, y, positive_weights(y, 10.0), ModelArguments(), 64)
+    dense = model.bert.pooler.dense.weight.detach()
+    assert torch.equal(dense, torch.diag(torch.diagonal(dense))) and (torch.diagonal(dense) > 0).all()
+    assert model.classifier.bias[-1].item() == -4.0
+    probe_f1 = train_f1(model)
+    assert probe_f1 > random_f1 + 0.1, (random_f1, probe_f1)
+
+
+def test_probe_leaves_an_unknown_head_alone(capsys) -> None:
+    import torch
+    from transformers import DistilBertConfig, DistilBertForSequenceClassification
+
+    from clausetag.training.train import ModelArguments, init_head_from_probe, positive_weights
+
+    config = DistilBertConfig(vocab_size=50, dim=16, n_layers=1, n_heads=2, hidden_dim=32, num_labels=2)
+    model = DistilBertForSequenceClassification(config)
+    before = model.classifier.weight.detach().clone()
+    y = np.array([[1, 0], [0, 1]])
+    init_head_from_probe(model, None, [], y, positive_weights(y, 10.0), ModelArguments(), 16)
+    assert torch.equal(model.classifier.weight, before)
+    assert "keeping its random initialisation" in capsys.readouterr().err
