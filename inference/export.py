@@ -36,9 +36,12 @@ CHECK_SENTENCES = (
     "under Art. 46(2)(c) GDPR, a copy of which you can request from us at any time.",
 )
 FP32_TOLERANCE = 1e-4
-#: A sanity bound, not a quality claim: measured int8 errors on the check sentences are
-#: 2e-3 to 2.4e-2; a broken quantisation (wrong scale or axis) moves probabilities far more.
-INT8_TOLERANCE = 0.1
+#: A sanity bound on the *mean* |Δp| over the check sentences and labels, not a quality
+#: claim. A broken quantisation (wrong scale or axis) moves every output; a sound one moves
+#: most by well under 0.01 and a few borderline ones by more, the more so the sharper the
+#: model. Measured on the default e5-small model: mean 4.5e-3, max 0.12 on the check
+#: sentences; over 232 seed units mean 5.3e-3, max 0.40, 99.4% of label decisions unchanged.
+INT8_TOLERANCE = 0.02
 DEFAULT_OPSET = 17
 INPUT_NAMES = ("input_ids", "attention_mask")
 
@@ -215,10 +218,11 @@ def export(
     if quantize == "int8":
         with staged_file(model_dir.onnx_file("onnx-int8")) as tmp:
             quantize_int8(fp32, tmp)
-            diffs["onnx-int8"] = float(np.abs(onnx_probabilities(tmp, batch) - reference).max())
-            if diffs["onnx-int8"] > INT8_TOLERANCE:
+            delta = np.abs(onnx_probabilities(tmp, batch) - reference)
+            diffs["onnx-int8"] = float(delta.max())
+            if delta.mean() > INT8_TOLERANCE:
                 raise ClausetagError(
-                    f"the int8 model differs from torch by {diffs['onnx-int8']:.2e} "
+                    f"the int8 model differs from torch by {delta.mean():.2e} on average "
                     f"(> {INT8_TOLERANCE}); {fp32.name} was written, the int8 file was not"
                 )
     return diffs

@@ -20,10 +20,12 @@ FP32_TOLERANCE = 1e-4
 #: Dynamic int8 rounds each quantised weight to 1/255 of its tensor's range and each
 #: activation to 1/255 of its run-time range (export.quantize_int8). Measured max |Δp|
 #: over all ~2 000 corpus units on tiny test models trained in different sessions:
-#: 2.5e-3, 5.4e-3 and 1.8e-2 (hidden size 32 and a nearly constant output, so the
-#: error is a shift shared by all units: p99 ≈ max). On a multilingual-e5-small
-#: classifier (12 layers): max 0.036, p99 0.013, mean 0.0014 over the 926 seed units,
-#: 98.6 % of label decisions unchanged. 0.05 sits above every measurement with room
+#: 2.5e-3, 5.4e-3 and 1.8e-2 with a random head (hidden size 32 and a nearly constant
+#: output, so the error is a shift shared by all units: p99 ≈ max), 3.3e-2 with the
+#: linear-probe head. On multilingual-e5-small classifiers (12 layers) the tail is
+#: longer: max 0.036 on a partly trained random-head checkpoint, 0.40 (mean 0.005,
+#: 99.4 % of label decisions unchanged) on the default probe-head model, which is why
+#: this test runs on the tiny model and export's own guard checks the mean. 0.05 sits above every measurement with room
 #: for CPUs whose int8 kernels differ (AVX2 vs AVX-512 VNNI), and still fails on a
 #: broken quantisation (a wrong scale or zero point moves probabilities by 0.1+).
 INT8_TOLERANCE = 0.05
@@ -166,6 +168,20 @@ def test_failed_parity_check_writes_nothing(
     err = capsys.readouterr().err
     assert "differs from torch" in err and "nothing was written" in err and "Traceback" not in err
     assert list((model / "onnx").iterdir()) == []
+
+
+def test_failed_int8_check_keeps_only_the_fp32_file(
+    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    from clausetag.inference import export as export_module
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model, ignore=shutil.ignore_patterns("onnx"))
+    monkeypatch.setattr(export_module, "INT8_TOLERANCE", -1.0)
+    assert cli(["export-onnx", "--model", str(model), "--quantize", "int8"]) == 2
+    err = capsys.readouterr().err
+    assert "int8 model differs from torch" in err and "Traceback" not in err
+    assert sorted(p.name for p in (model / "onnx").iterdir()) == ["model.onnx"]
 
 
 @pytest.mark.slow
