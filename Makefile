@@ -43,8 +43,8 @@ test: lint
 experiments: encoder
 	$(BIN)/clausetag experiment lodo --model baseline --out runs/lodo-baseline
 	$(BIN)/clausetag experiment crosslingual --model baseline --out runs/xling-baseline
-	$(BIN)/clausetag experiment lodo --model transformer --out runs/lodo-transformer -- --num_train_epochs 3
-	$(BIN)/clausetag experiment crosslingual --model transformer --out runs/xling-transformer -- --num_train_epochs 3
+	$(BIN)/clausetag experiment lodo --model transformer --out runs/lodo-transformer -- --num_train_epochs 1
+	$(BIN)/clausetag experiment crosslingual --model transformer --out runs/xling-transformer -- --num_train_epochs 1
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache runs

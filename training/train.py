@@ -460,6 +460,7 @@ def init_head_from_probe(
         )
         return
     dense, out = layers
+    started = time.perf_counter()
     was_training = model.training
     model.eval()
     hidden = model.config.hidden_size
@@ -491,6 +492,10 @@ def init_head_from_probe(
         dense.bias.copy_(torch.from_numpy(-PROBE_SCALE * mu / sd))
         out.weight.copy_(torch.from_numpy(weight))
         out.bias.copy_(torch.from_numpy(bias))
+    print(
+        f"clausetag: linear probe head from {len(train)} units in {time.perf_counter() - started:.0f} s",
+        file=sys.stderr,
+    )
 
 
 def _dev_metrics(eval_pred: Any) -> dict[str, float]:
@@ -630,8 +635,8 @@ def model_card(
         "",
         f"- data: `{data_args.train_file}` — {len(train)} train units, {len(dev)} dev units "
         f"(dev documents: {', '.join(dev_docs)}; translations stay with their originals)",
-        f"- loss: {model_args.loss}; embeddings frozen: {model_args.freeze_embeddings}; "
-        f"max length: {data_args.max_length}",
+        f"- loss: {model_args.loss}; head init: {model_args.head_init}; "
+        f"embeddings frozen: {model_args.freeze_embeddings}; max length: {data_args.max_length}",
         f"- epochs: {training_args.num_train_epochs}, lr {training_args.learning_rate}, "
         f"batch {training_args.per_device_train_batch_size}, seed {training_args.seed}",
         f"- wall time: {result.train_seconds / 60:.1f} min on {os.cpu_count()} CPU cores",
