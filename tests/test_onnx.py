@@ -25,9 +25,10 @@ FP32_TOLERANCE = 1e-4
 #: linear-probe head. On multilingual-e5-small classifiers (12 layers) the tail is
 #: longer: max 0.036 on a partly trained random-head checkpoint, 0.40 (mean 0.005,
 #: 99.4 % of label decisions unchanged) on the default probe-head model, which is why
-#: this test runs on the tiny model and export's own guard checks the mean. 0.05 sits above every measurement with room
-#: for CPUs whose int8 kernels differ (AVX2 vs AVX-512 VNNI), and still fails on a
-#: broken quantisation (a wrong scale or zero point moves probabilities by 0.1+).
+#: this test runs on the tiny model and export's own guard checks the mean. 0.05 sits
+#: above every tiny-model measurement with room for CPUs whose int8 kernels differ
+#: (AVX2 vs AVX-512 VNNI), and still fails on a broken quantisation (a wrong scale or
+#: zero point moves probabilities by 0.1+).
 INT8_TOLERANCE = 0.05
 
 
