@@ -157,32 +157,35 @@ def test_predict_cli_same_records_on_both_backends(exported: Path, tmp_path: Pat
         )  # 4-digit rounding
 
 
-def test_failed_parity_check_writes_nothing(
-    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+@pytest.mark.parametrize(
+    ("tolerance", "extra", "messages", "kept"),
+    [
+        # fp32 parity fails: nothing is written
+        ("FP32_TOLERANCE", [], ["differs from torch", "nothing was written"], []),
+        # int8 check fails: the checked fp32 file stays, the int8 file is not written
+        ("INT8_TOLERANCE", ["--quantize", "int8"], ["int8 model differs from torch"], ["model.onnx"]),
+    ],
+    ids=["fp32", "int8"],
+)
+def test_failed_check_writes_only_checked_files(
+    tiny_model: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys,
+    tolerance: str,
+    extra: list[str],
+    messages: list[str],
+    kept: list[str],
 ) -> None:
     from clausetag.inference import export as export_module
 
     model = tmp_path / "model"
     shutil.copytree(tiny_model, model, ignore=shutil.ignore_patterns("onnx"))
-    monkeypatch.setattr(export_module, "FP32_TOLERANCE", -1.0)
-    assert cli(["export-onnx", "--model", str(model)]) == 2
+    monkeypatch.setattr(export_module, tolerance, -1.0)
+    assert cli(["export-onnx", "--model", str(model), *extra]) == 2
     err = capsys.readouterr().err
-    assert "differs from torch" in err and "nothing was written" in err and "Traceback" not in err
-    assert list((model / "onnx").iterdir()) == []
-
-
-def test_failed_int8_check_keeps_only_the_fp32_file(
-    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
-) -> None:
-    from clausetag.inference import export as export_module
-
-    model = tmp_path / "model"
-    shutil.copytree(tiny_model, model, ignore=shutil.ignore_patterns("onnx"))
-    monkeypatch.setattr(export_module, "INT8_TOLERANCE", -1.0)
-    assert cli(["export-onnx", "--model", str(model), "--quantize", "int8"]) == 2
-    err = capsys.readouterr().err
-    assert "int8 model differs from torch" in err and "Traceback" not in err
-    assert sorted(p.name for p in (model / "onnx").iterdir()) == ["model.onnx"]
+    assert all(m in err for m in messages) and "Traceback" not in err, err
+    assert sorted(p.name for p in (model / "onnx").iterdir()) == kept
 
 
 @pytest.mark.slow
