@@ -51,19 +51,15 @@ def small_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_model(tiny_encoder: Path, small_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A trained model directory (the inference contract), from the tiny encoder."""
+    return train_tiny_model(tiny_encoder, small_corpus, tmp_path_factory.mktemp("tiny-model") / "model")
+
+
+def train_tiny_model(encoder: Path, data: Path, out: Path, *extra: str) -> Path:
+    """The tiny model's two quick epochs into ``out`` (``extra``: more `clausetag train` flags)."""
     from clausetag.training.train import main
 
-    out = tmp_path_factory.mktemp("tiny-model") / "model"
     argv = tiny_train_argv(
-        tiny_encoder,
-        small_corpus,
-        out,
-        "--num_train_epochs",
-        "2",
-        "--learning_rate",
-        "1e-3",
-        "--max_length",
-        "64",
+        encoder, data, out, "--num_train_epochs", "2", "--learning_rate", "1e-3", "--max_length", "64", *extra
     )
     assert main(argv) == 0
     return out
