@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from clausetag.data.corpus import DEFAULT_CORPUS_DIR, corpus_files, load_units, validate_units
+from clausetag.data.corpus import DEFAULT_CORPUS_DIR, corpus_files, is_bundled, load_units, validate_units
 from clausetag.data.stats import count_table, markdown_table
 from clausetag.errors import ClausetagError
 from clausetag.labels import resolve_label_set
@@ -15,13 +15,16 @@ from clausetag.labels import resolve_label_set
 def _validate(args: argparse.Namespace) -> int:
     labels = resolve_label_set(args.path, args.labels)
     units = load_units(args.path, validate=False)
-    problems = validate_units(units, labels)
-    for p in problems:
+    found = validate_units(units, labels, bundled=is_bundled(args.path))
+    for p in found:
         print(p, file=sys.stderr)
     files = len(corpus_files(args.path))
+    problems = [p for p in found if not p.warning]
     if problems:
         raise ClausetagError(f"{len(problems)} problem(s) in {files} file(s) ({len(units)} units)")
-    print(f"ok: {len(units)} units in {files} file(s), {len(labels)} labels")
+    warned = len(found) - len(problems)
+    note = f" ({warned} warning(s) above)" if warned else ""
+    print(f"ok: {len(units)} units in {files} file(s), {len(labels)} labels{note}")
     return 0
 
 

@@ -8,6 +8,8 @@ docs are derived, so any JSONL in that shape trains and evaluates.
 from __future__ import annotations
 
 import random
+import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,15 +37,23 @@ class Unit(TypedDict, total=False):
     orig: str
     start: int
     end: int
+    note: str
     # where the unit was read from, for error messages; never written back
     _where: str
 
 
 def corpus_files(path: str | Path | None = None) -> list[Path]:
-    """The JSONL files of a corpus: a directory's ``*.jsonl`` (sorted) or one file."""
+    """The JSONL files of a corpus: a directory's ``*.jsonl`` at any depth (sorted) or one file.
+
+    Folders whose name starts with ``_`` or ``.`` are scratch space and skipped.
+    """
     p = Path(path) if path is not None else DEFAULT_CORPUS_DIR
     if p.is_dir():
-        files = sorted(p.glob("*.jsonl"))
+        files = sorted(
+            f
+            for f in p.rglob("*.jsonl")
+            if not any(part.startswith(("_", ".")) for part in f.relative_to(p).parts[:-1])
+        )
         if not files:
             raise ClausetagError(f"{p}: no .jsonl files in this directory")
         return files
@@ -56,9 +66,26 @@ def corpus_files(path: str | Path | None = None) -> list[Path]:
 class Problem:
     where: str
     message: str
+    warning: bool = False
 
     def __str__(self) -> str:
-        return f"{self.where}: {self.message}"
+        return f"{self.where}: {'warning: ' if self.warning else ''}{self.message}"
+
+
+def is_bundled(path: str | Path | None) -> bool:
+    """Whether ``path`` is (inside) the bundled corpus, whose own conventions are checked too."""
+    if path is None:
+        return True
+    try:
+        Path(path).resolve().relative_to(DEFAULT_CORPUS_DIR)
+    except ValueError:
+        return False
+    return True
+
+
+def normalised(text: str) -> str:
+    """Text for consistency checks: NFKC, case-folded, whitespace collapsed."""
+    return re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text)).strip().casefold()
 
 
 def _read(paths: Iterable[Path]) -> list[Unit]:
@@ -74,12 +101,14 @@ def _read(paths: Iterable[Path]) -> list[Unit]:
     return units
 
 
-def validate_units(units: Sequence[Unit], labels: Sequence[str]) -> list[Problem]:
-    """Every problem in the units, each tied to its file and line.
+def validate_units(units: Sequence[Unit], labels: Sequence[str], bundled: bool = False) -> list[Problem]:
+    """Every problem in the units, each tied to its file and line (warnings flagged).
 
     Checks the brief's rules: known labels only, no empty text or label list,
     unique ids, ``other`` never mixed with another label, translations pointing
-    at a unit that exists.
+    at a unit that exists, and the scheme's consistency rules (see
+    ``consistency_problems``). ``bundled``: also check the corpus's own
+    ``source`` values (a researcher's file may use ``source`` for its own ends).
     """
     known = set(labels)
     problems: list[Problem] = []
@@ -117,7 +146,7 @@ def validate_units(units: Sequence[Unit], labels: Sequence[str]) -> list[Problem
         if EXCLUSIVE_LABEL in labs and len(labs) > 1 and EXCLUSIVE_LABEL in known:
             bad(f"{EXCLUSIVE_LABEL!r} is exclusive but is combined with {labs}")
         source = u.get("source")
-        if source not in SOURCES:
+        if bundled and source not in SOURCES:
             bad(f"'source' must be one of {', '.join(SOURCES)}, not {source!r}")
     ids = {u.get("id") for u in units}
     for u in units:
@@ -128,7 +157,57 @@ def validate_units(units: Sequence[Unit], labels: Sequence[str]) -> list[Problem
                 problems.append(Problem(where, "a translation needs 'orig' (its original's id)"))
             elif orig not in ids:
                 problems.append(Problem(where, f"translation of {orig!r}, which does not exist"))
+    return problems + consistency_problems(units)
+
+
+def consistency_problems(units: Sequence[Unit]) -> list[Problem]:
+    """The label scheme's consistency rules, each naming both units' file:line.
+
+    - identical (normalised) texts in one document and language carry identical
+      labels (spec rule 17);
+    - a translation carries its original's labels (rule 6);
+    - ``complaint`` with ``rights`` is a warning unless the unit records why in a
+      ``note`` (rule 8).
+    """
+    problems: list[Problem] = []
+    valid = [u for u in units if isinstance(u.get("text"), str) and isinstance(u.get("labels"), list)]
+    first: dict[tuple[str, str, str], Unit] = {}
+    for u in valid:
+        key = (str(u.get("doc")), str(u.get("lang")), normalised(u["text"]))
+        seen = first.setdefault(key, u)
+        if seen is not u and set(seen["labels"]) != set(u["labels"]):
+            problems.append(
+                Problem(
+                    _where(u),
+                    f"same text as {_where(seen)} in document {key[0]} but labels {u['labels']} "
+                    f"instead of {seen['labels']} (identical texts carry identical labels)",
+                )
+            )
+    by_id = {u.get("id"): u for u in valid}
+    for u in valid:
+        orig = by_id.get(u.get("orig")) if u.get("source") == "translation" else None
+        if orig is not None and set(orig["labels"]) != set(u["labels"]):
+            problems.append(
+                Problem(
+                    _where(u),
+                    f"translation labelled {u['labels']} but its original {_where(orig)} is "
+                    f"labelled {orig['labels']} (a translation keeps its original's labels)",
+                )
+            )
+        if {"complaint", "rights"} <= set(u["labels"]) and not u.get("note"):
+            problems.append(
+                Problem(
+                    _where(u),
+                    "'complaint' with 'rights': a complaint to the authority is 'complaint' only "
+                    "(spec rule 8); record the reason in a 'note' field if both are meant",
+                    warning=True,
+                )
+            )
     return problems
+
+
+def _where(u: Unit) -> str:
+    return u.get("_where", str(u.get("id")))
 
 
 def load_units(
@@ -139,7 +218,7 @@ def load_units(
     """Load a corpus (directory or JSONL); with ``labels``, refuse invalid units."""
     units = _read(corpus_files(path))
     if validate and labels is not None:
-        problems = validate_units(units, labels)
+        problems = [p for p in validate_units(units, labels, bundled=is_bundled(path)) if not p.warning]
         if problems:
             shown = "\n  ".join(str(p) for p in problems[:20])
             more = f"\n  … and {len(problems) - 20} more" if len(problems) > 20 else ""
@@ -188,10 +267,24 @@ def label_matrix(units: Sequence[Unit], labels: Sequence[str]) -> np.ndarray:
     return y
 
 
+def authored_ids(units: Sequence[Unit]) -> set[str]:
+    """Ids of authored units and of their translations: training-side text, never scored."""
+    own = {u["id"] for u in units if u.get("source") == "authored"}
+    return own | {u["id"] for u in units if u.get("source") == "translation" and u.get("orig") in own}
+
+
 def real_documents(units: Sequence[Unit], groups: dict[str, list[int]] | None = None) -> list[str]:
-    """Documents that hold real text; authored units are for training only."""
+    """Documents that hold real text; authored policies (and their translations) train only."""
     groups = document_groups(units) if groups is None else groups
-    return sorted(d for d, idx in groups.items() if any(units[i]["source"] != "authored" for i in idx))
+    authored = authored_ids(units)
+    return sorted(d for d, idx in groups.items() if any(units[i]["id"] not in authored for i in idx))
+
+
+def authored_documents(units: Sequence[Unit], groups: dict[str, list[int]] | None = None) -> list[str]:
+    """Documents made only of authored text (and its translations)."""
+    groups = document_groups(units) if groups is None else groups
+    real = set(real_documents(units, groups))
+    return sorted(d for d in groups if d not in real)
 
 
 def split_by_document(
@@ -201,7 +294,7 @@ def split_by_document(
     dev_fraction: float = 0.2,
     seed: int = 42,
 ) -> dict[str, list[Unit]]:
-    """Document-level train/dev(/test) split. Authored units always train.
+    """Document-level train/dev(/test) split. Authored units train, or are dev when named.
 
     Without explicit documents, ``dev_fraction`` of the real documents (at least
     one) are drawn with ``seed``.
@@ -221,11 +314,12 @@ def split_by_document(
     else:
         dev = list(dev_docs)
     out: dict[str, list[Unit]] = {"train": [], "dev": [], "test": []}
+    authored = authored_ids(units)
     for doc, idx in groups.items():
         for i in idx:
             u = units[i]
-            if u["source"] == "authored":
-                name = "train"
+            if u["id"] in authored:  # training text; dev only when named (never test)
+                name = "dev" if doc in dev else "train"
             else:
                 name = "test" if doc in test else "dev" if doc in dev else "train"
             out[name].append(u)

@@ -18,7 +18,7 @@ SEEDS = SHARED / "seeds"
 
 def corpus_units() -> list[dict]:
     units = []
-    for path in sorted((REPO / "data" / "corpus").glob("*.jsonl")):
+    for path in sorted((REPO / "data" / "corpus").rglob("*.jsonl")):
         units += [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     return units
 

@@ -66,8 +66,10 @@ def test_validate_passes_on_the_bundled_corpus(capsys: pytest.CaptureFixture[str
 def test_corpus_shape(units: list[dict]) -> None:
     ids = [u["id"] for u in units]
     assert len(ids) == len(set(ids))
-    assert {u["doc"] for u in units if u["source"] != "authored"} == set(REAL_DOCS)
-    assert {u["doc"] for u in units if u["source"] == "authored"} == {"authored"}
+    assert {u["doc"] for u in units if u["source"] == "seed"} == set(REAL_DOCS)
+    authored_docs = {u["doc"] for u in units if u["source"] == "authored"}
+    policies = sorted(authored_docs - {"authored"})  # "authored": the v1 checklist units
+    assert len(policies) >= 40 and all(re.fullmatch(r"a\d\d-[a-z0-9-]+", d) for d in policies)
     order = {name: i for i, name in enumerate(DEFAULT_LABELS)}
     for u in units:
         assert u["lang"] in {"en", "lv"}, u["id"]
@@ -105,17 +107,19 @@ def test_seed_units_are_exact_spans_covering_the_file(units: list[dict], doc: st
         )
 
 
-def test_every_seed_unit_has_one_translation(units: list[dict]) -> None:
+def test_every_seed_unit_and_authored_policy_unit_has_one_translation(units: list[dict]) -> None:
     by_id = {u["id"]: u for u in units}
     translations = [u for u in units if u["source"] == "translation"]
     per_orig = Counter(u["orig"] for u in translations)
-    seeds = [u for u in units if u["source"] == "seed"]
-    assert [u["id"] for u in seeds if per_orig[u["id"]] != 1] == []
-    assert len(translations) == len(seeds)
+    originals = [
+        u for u in units if u["source"] == "seed" or (u["source"] == "authored" and u["doc"] != "authored")
+    ]
+    assert [u["id"] for u in originals if per_orig[u["id"]] != 1] == []
+    assert len(translations) == len(originals)
     flip = {"en": "lv", "lv": "en"}
     for t in translations:
         orig = by_id[t["orig"]]
-        assert orig["source"] == "seed", t["id"]
+        assert orig["source"] in {"seed", "authored"}, t["id"]
         assert t["labels"] == orig["labels"], t["id"]
         assert t["lang"] == flip[orig["lang"]], t["id"]
         assert t["doc"] == orig["doc"], t["id"]
@@ -157,9 +161,16 @@ GOOD = {"id": "x-1", "doc": "x", "lang": "en", "text": "We keep data for 5 years
             "translation of 'x-9', which does not exist",
         ),
         ('{"id": "x-2", "text": "no closing brace"', "malformed JSON"),
+        ({**GOOD, "id": "x-2", "labels": ["purpose"]}, "identical texts carry identical labels"),
+        (
+            {**GOOD, "id": "x-1-lv", "lang": "lv", "text": "Glabājam 5 gadus.", "labels": ["purpose"],
+             "source": "translation", "orig": "x-1"},
+            "a translation keeps its original's labels",
+        ),
     ],
-    ids=["unknown-label", "empty-text", "duplicate-id", "other-mixed", "orig-missing", "bad-json"],
-)
+    ids=["unknown-label", "empty-text", "duplicate-id", "other-mixed", "orig-missing", "bad-json",
+         "same-text-other-labels", "translation-labels"],
+)  # fmt: skip
 def test_validate_rejects_with_file_and_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], bad: dict | str, message: str
 ) -> None:
@@ -169,6 +180,50 @@ def test_validate_rejects_with_file_and_line(
     assert f"{path}:2: " in err
     assert message in err
     assert f"{path}:1:" not in err, "the good line is not blamed"
+
+
+def test_validate_names_both_units_of_an_inconsistency(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Case and spacing do not hide a repeat."""
+    path = write_jsonl(
+        tmp_path / "c.jsonl",
+        [GOOD, {**GOOD, "id": "x-2", "text": "We  keep DATA for 5 years.", "labels": ["other"]}],
+    )
+    assert cli(["data", "validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}:2: same text as {path}:1" in err
+
+
+def test_complaint_with_rights_is_a_warning_unless_a_note_says_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    unit = {**GOOD, "text": "You may complain to the DVI.", "labels": ["rights", "complaint"]}
+    path = write_jsonl(tmp_path / "w.jsonl", [unit])
+    assert cli(["data", "validate", str(path)]) == 0
+    captured = capsys.readouterr()
+    assert f"{path}:1: warning: 'complaint' with 'rights'" in captured.err
+    assert "1 warning(s)" in captured.out
+    write_jsonl(path, [{**unit, "note": "names the right of access as well"}])
+    assert cli(["data", "validate", str(path)]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_a_researchers_own_source_field_is_accepted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`source` values are checked in the bundled corpus only; elsewhere they are the user's."""
+    path = write_jsonl(tmp_path / "mine.jsonl", [{**GOOD, "source": "crawl-2024/site-17"}])
+    assert cli(["data", "validate", str(path)]) == 0
+    assert load_units(path, DEFAULT_LABELS)[0]["source"] == "crawl-2024/site-17"
+
+
+def test_authored_policies_and_their_translations_only_train(loaded: list) -> None:
+    for _, _train, test in leave_one_document_out(loaded):
+        assert all(not u["doc"].startswith("a") for u in test)
+    splits = split_by_document(loaded, dev_docs=["004", "a01-dental-clinic"])
+    assert {u["doc"] for u in splits["dev"]} == {"004", "a01-dental-clinic"}
+    assert any(u["source"] == "translation" and u["doc"].startswith("a") for u in splits["train"])
 
 
 def test_validate_accepts_a_minimal_outside_corpus(

@@ -164,6 +164,10 @@ def crosslingual(units: Sequence[Unit], labels: Sequence[str], fit: Fitter) -> d
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["recipes"]:
+        from clausetag.training.recipes import main as recipes_main
+
+        return recipes_main(argv[1:])
     parser = argparse.ArgumentParser(
         prog="clausetag experiment",
         description=__doc__,
@@ -171,7 +175,11 @@ def main(argv: list[str]) -> int:
         epilog="Arguments after `--` go to `clausetag train` (transformer only), "
         "e.g. -- --num_train_epochs 3 --model_name_or_path xlm-roberta-base",
     )
-    parser.add_argument("kind", choices=["lodo", "crosslingual"])
+    parser.add_argument(
+        "kind",
+        choices=["lodo", "crosslingual", "recipes"],
+        help="recipes: see `clausetag experiment recipes -h`",
+    )
     parser.add_argument("--model", choices=["transformer", "baseline"], default="baseline")
     parser.add_argument("--data", type=Path, default=DEFAULT_CORPUS_DIR)
     parser.add_argument("--labels", type=Path, default=None)
