@@ -1,16 +1,32 @@
-"""Input reading and atomic output writing shared by every command.
+"""Input reading and output writing shared by every command.
 
 Both halves exist so that bad input fails with one clear message and that no
-command ever leaves a half-written file behind (the brief's contract).
+command ever leaves a half-written file behind (the brief's contract):
+
+* inputs are read with the size limit enforced *while reading* (``/dev/zero``
+  has a stat size of 0), one NUL-byte rule for the whole input, and every
+  ``OSError`` turned into a ``ClausetagError`` naming the file;
+* outputs go to a temporary file renamed into place, except where the target
+  is not a regular file (``/dev/null``, ``/dev/stdout``, a FIFO): those are
+  written as a stream and never replaced; ``output_lock`` keeps a second run
+  from writing the same file and clears temporary files a killed run left.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import json
 import os
+import re
+import signal
+import stat
 import tempfile
+import threading
+import unicodedata
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -18,6 +34,13 @@ from clausetag.errors import ClausetagError
 
 #: Larger single inputs are refused: a privacy policy is tens of kilobytes.
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
+#: What a size refusal suggests; commands with a ``--max-bytes`` option pass their own hint.
+SPLIT_HINT = "split it"
+MAX_BYTES_HINT = "split it, or raise --max-bytes"
+_CHUNK = 1 << 20
+_MAX_SYMLINKS = 40
+#: Paths under these are kernel objects (devices, /proc/self/fd/N): never renamed over.
+_SPECIAL_ROOTS = ("/dev/", "/proc/", "/sys/")
 
 
 def human_bytes(n: int) -> str:
@@ -28,26 +51,142 @@ def human_bytes(n: int) -> str:
     return f"{n} bytes"
 
 
+def os_reason(exc: OSError) -> str:
+    """The readable part of an OSError ("Permission denied"), never its repr."""
+    return exc.strerror or type(exc).__name__
+
+
+def is_blank(text: str) -> bool:
+    """True when nothing visible is left: whitespace, zero-width and other format characters only."""
+    return all(ch.isspace() or unicodedata.category(ch) in ("Cf", "Cc") for ch in text)
+
+
+# --------------------------------------------------------------------------- output targets
+
+
+@dataclass(frozen=True)
+class OutputTarget:
+    """Where an output really goes: a regular file (``path`` with symlinks followed) or a stream."""
+
+    given: str
+    path: Path
+    stream: bool
+
+
+def _link_chain(path: Path) -> list[Path]:
+    """``path`` and every symlink hop after it, as absolute paths (the last is not a link)."""
+    hops = [Path(os.path.abspath(path))]
+    for _ in range(_MAX_SYMLINKS):
+        try:
+            link = os.readlink(hops[-1])
+        except OSError:
+            return hops
+        hops.append(Path(os.path.abspath(hops[-1].parent / link)))
+    raise ClausetagError(f"{path}: too many levels of symbolic links (a symlink loop?)")
+
+
+def _is_special(path: Path) -> bool:
+    return str(path).startswith(_SPECIAL_ROOTS) or str(path) in ("/dev", "/proc", "/sys")
+
+
+def _stat_output(given: str) -> os.stat_result | None:
+    """``os.stat`` through every link (the kernel resolves ``/proc/self/fd/1``); None if absent."""
+    try:
+        return os.stat(given)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ClausetagError(f"{given}: too many levels of symbolic links (a symlink loop?)") from None
+        raise ClausetagError(f"{given}: cannot use as output ({os_reason(exc)})") from None
+
+
+def output_target(path: str | Path) -> OutputTarget:
+    """Check an output path before any work and say where writing it will go.
+
+    Refuses an empty path, a directory and a symlink loop. A device, a FIFO, or
+    anything reached through a link in ``/dev`` or ``/proc`` (``/dev/stdout``)
+    becomes a stream target; a regular file is replaced where its symlinks lead.
+    """
+    given = str(path)
+    if not given.strip():
+        raise ClausetagError("the output path is empty")
+    st = _stat_output(given)
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise ClausetagError(f"{given}: is a directory; give a file name for the output")
+    chain = _link_chain(Path(given))
+    final = chain[-1]
+    through_special = any(map(_is_special, chain[:-1])) or str(final).startswith(("/proc/", "/sys/"))
+    if st is not None and (through_special or not stat.S_ISREG(st.st_mode)):
+        return OutputTarget(given, Path(given), stream=True)
+    if through_special:
+        raise ClausetagError(f"{given}: no such device or file")
+    if final.parent.exists() and not final.parent.is_dir():
+        raise ClausetagError(f"{given}: {final.parent} is not a directory")
+    return OutputTarget(given, final, stream=False)
+
+
+def _write_error(target: OutputTarget, exc: OSError) -> ClausetagError:
+    return ClausetagError(f"{target.given}: cannot write ({os_reason(exc)})")
+
+
+#: Errors from writing the output file itself (not from whatever the caller's body does).
+_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO, errno.EPIPE})
+
+
+@contextlib.contextmanager
+def _stream_writer(target: OutputTarget, mode: str) -> Iterator[IO[Any]]:
+    """A device or FIFO: written in place, as ``/dev/null`` must stay a device.
+
+    Opened for appending: ``-o /dev/stdout`` after a shell's ``>>`` must not
+    truncate what the shell's file already holds.
+    """
+    encoding = None if "b" in mode else "utf-8"
+    try:
+        with open(target.path, mode.replace("w", "a"), encoding=encoding) as fh:
+            yield fh
+    except OSError as exc:
+        if exc.errno in _WRITE_ERRNOS or exc.filename in (None, str(target.path)):
+            raise _write_error(target, exc) from None
+        raise
+
+
+def _publish(tmp: str, final: Path) -> None:
+    umask = os.umask(0)  # mkstemp makes the file private; give it the usual mode
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, final)
+
+
 @contextlib.contextmanager
 def atomic_writer(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
     """Write to a temporary file beside ``path`` and rename it into place on success.
 
     On any exception the temporary file is removed and ``path`` is left as it was.
+    A symlinked output keeps its link (the file it points to is replaced); a
+    device or FIFO is written as a stream. Failing writes (disk full, read-only
+    location) end as one ``ClausetagError`` naming the output.
     """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    target = output_target(path)
+    if target.stream:
+        with _stream_writer(target, mode) as fh:
+            yield fh
+        return
+    try:
+        target.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.path.name}.", suffix=".tmp", dir=target.path.parent)
+    except OSError as exc:
+        raise _write_error(target, exc) from None
     try:
         encoding = None if "b" in mode else "utf-8"
         with os.fdopen(fd, mode, encoding=encoding) as fh:
             yield fh
-        umask = os.umask(0)  # mkstemp makes the file private; give it the usual mode
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, target)
-    except BaseException:
+        _publish(tmp, target.path)
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and (exc.errno in _WRITE_ERRNOS or exc.filename == tmp):
+            raise _write_error(target, exc) from None
         raise
 
 
@@ -58,26 +197,165 @@ def write_json(path: str | Path, obj: Any) -> None:
         fh.write("\n")
 
 
-def _check_size(p: Path, max_bytes: int) -> int:
+# --------------------------------------------------------------------------- one writer per output
+
+
+def _stale_temp_pattern(name: str) -> re.Pattern[str]:
+    """``atomic_writer``'s temporary names for ``name`` (mkstemp adds 8 characters)."""
+    return re.compile(rf"\.{re.escape(name)}\.[A-Za-z0-9_]{{8}}\.tmp")
+
+
+def remove_stale_temps(target: Path) -> list[Path]:
+    """Delete temporary files a killed run left beside ``target``; call only under ``output_lock``."""
+    pattern = _stale_temp_pattern(target.name)
+    removed = []
+    with contextlib.suppress(OSError):
+        for p in target.parent.iterdir():
+            if pattern.fullmatch(p.name) and p.is_file():
+                with contextlib.suppress(OSError):
+                    p.unlink()
+                    removed.append(p)
+    return removed
+
+
+def _lock_path(target: Path) -> Path:
+    return target.parent / f".{target.name}.lock"
+
+
+def _try_lock(lock: Path, given: str) -> int:
+    """An exclusive ``flock`` on the lock file, or a ClausetagError saying who holds it."""
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise ClausetagError(
+                f"{given}: another clausetag run is writing this file; wait for it to finish "
+                "or choose another --output"
+            ) from None
+        # The holder before us may have unlinked the file it locked: lock the one on disk.
+        with contextlib.suppress(FileNotFoundError):
+            if os.fstat(fd).st_ino == os.stat(lock).st_ino:
+                return fd
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def output_lock(path: str | Path | None) -> Iterator[OutputTarget | None]:
+    """Hold an exclusive lock on an output for a whole run; ``None`` (stdout) locks nothing.
+
+    Checks up front that the output location is usable (so a read-only folder
+    fails before the tagging, not after), refuses a second writer, and removes
+    temporary files left by a run that was killed.
+    """
+    if path is None:
+        yield None
+        return
+    target = output_target(path)
+    if target.stream:
+        yield target
+        return
+    lock = _lock_path(target.path)
     try:
-        size = p.stat().st_size
+        target.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = _try_lock(lock, target.given)
+    except OSError as exc:
+        raise _write_error(target, exc) from None
+    try:
+        remove_stale_temps(target.path)
+        yield target
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(lock)
+        os.close(fd)
+
+
+# --------------------------------------------------------------------------- signals
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM (and SIGHUP) like Ctrl-C, so cleanup runs and no temporary file stays."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signals = [signal.SIGTERM, signal.SIGHUP]
+    previous = {s: signal.signal(s, _raise_interrupt) for s in signals}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _refuse_too_large(name: str, size: int, max_bytes: int, hint: str) -> ClausetagError:
+    return ClausetagError(
+        f"{name}: {human_bytes(size)} is larger than the {human_bytes(max_bytes)} limit "
+        f"for one input ({hint})"
+    )
+
+
+def _check_size(p: Path, max_bytes: int, hint: str = SPLIT_HINT) -> int:
+    try:
+        st = p.stat()
     except FileNotFoundError:
         raise ClausetagError(f"{p}: no such file") from None
     except OSError as exc:
-        raise ClausetagError(f"{p}: cannot read ({exc.strerror})") from None
-    if p.is_dir():
+        raise ClausetagError(f"{p}: cannot read ({os_reason(exc)})") from None
+    if stat.S_ISDIR(st.st_mode):
         raise ClausetagError(f"{p}: is a directory, expected a file")
-    if size > max_bytes:
-        raise ClausetagError(
-            f"{p}: {human_bytes(size)} is larger than the {human_bytes(max_bytes)} limit "
-            "for one input (split it, or raise --max-bytes)"
-        )
-    return size
+    if st.st_size > max_bytes:
+        raise _refuse_too_large(str(p), st.st_size, max_bytes, hint)
+    return st.st_size
+
+
+def _open_for_reading(p: Path) -> IO[bytes]:
+    """Open without blocking on a FIFO nobody writes to (it then reads as empty)."""
+    fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK)
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
+def read_limited(fh: IO[bytes], name: str, max_bytes: int, hint: str = SPLIT_HINT) -> bytes:
+    """At most ``max_bytes`` from a stream, in chunks: binary data and overlong input stop early."""
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        chunk = fh.read(min(_CHUNK, max_bytes + 1 - total))
+        if not chunk:
+            return b"".join(chunks)
+        if b"\x00" in chunk:
+            raise ClausetagError(f"{name}: looks like a binary file, expected text")
+        chunks.append(chunk)
+        total += len(chunk)
+        if total > max_bytes:
+            raise ClausetagError(
+                f"{name}: more than the {human_bytes(max_bytes)} limit for one input ({hint})"
+            )
+
+
+def read_bytes(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES, hint: str = SPLIT_HINT) -> bytes:
+    """A whole input file, its size limit enforced while reading; OS errors become messages."""
+    p = Path(path)
+    _check_size(p, max_bytes, hint)
+    try:
+        with _open_for_reading(p) as fh:
+            return read_limited(fh, str(p), max_bytes, hint)
+    except OSError as exc:
+        raise ClausetagError(f"{p}: cannot read ({os_reason(exc)})") from None
 
 
 def decode_text(data: bytes, name: str) -> str:
-    """Decode policy bytes as UTF-8, refusing binary data rather than guessing."""
-    if b"\x00" in data[:8192]:
+    """Decode policy bytes as UTF-8, refusing binary data (a NUL byte anywhere) rather than guessing."""
+    if b"\x00" in data:
         raise ClausetagError(f"{name}: looks like a binary file, expected text")
     try:
         text = data.decode("utf-8-sig")
@@ -89,46 +367,88 @@ def decode_text(data: bytes, name: str) -> str:
     return text
 
 
-def read_text(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
+def read_text(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES, hint: str = SPLIT_HINT) -> str:
     """Read a whole text input with the size, binary, encoding and emptiness checks."""
     p = Path(path)
-    _check_size(p, max_bytes)
-    text = decode_text(p.read_bytes(), str(p))
+    text = decode_text(read_bytes(p, max_bytes, hint), str(p))
     if not text.strip():
         raise ClausetagError(f"{p}: the file is empty")
     return text
+
+
+# --------------------------------------------------------------------------- JSON Lines
+
+
+def _parse_json_line(line: str, where: str) -> Any:
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ClausetagError(f"{where}: malformed JSON ({exc.msg})") from None
+    except RecursionError:
+        raise ClausetagError(f"{where}: JSON nested too deeply") from None
+    except ValueError:  # e.g. integers over sys.get_int_max_str_digits()
+        raise ClausetagError(f"{where}: a number in this line is too long") from None
+
+
+def _bad_string(value: str) -> str | None:
+    """Why a string read from JSON cannot be kept, or None: NUL or a lone surrogate."""
+    if "\x00" in value:
+        return "holds a NUL character (\\u0000)"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"holds a lone surrogate (\\u{ord(value[exc.start]):04x}), not valid Unicode"
+    return None
+
+
+def check_strings(rec: Any, where: str) -> None:
+    """Every string in a parsed JSON value (keys too) must be writable as UTF-8; walked without recursion."""
+    stack = [rec]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            stack += list(value.keys()) + list(value.values())
+        elif isinstance(value, list):
+            stack += value
+        elif isinstance(value, str):
+            problem = _bad_string(value)
+            if problem:
+                raise ClausetagError(f"{where}: a string {problem}")
+
+
+def _check_record(rec: Any, where: str, required: tuple[str, ...]) -> dict[str, Any]:
+    if not isinstance(rec, dict):
+        raise ClausetagError(f"{where}: expected a JSON object per line")
+    missing = [k for k in required if k not in rec]
+    if missing:
+        raise ClausetagError(f"{where}: missing field(s) {', '.join(missing)}")
+    if "text" in required and not isinstance(rec["text"], str):
+        raise ClausetagError(f"{where}: field 'text' must be a string")
+    check_strings(rec, where)
+    return rec
 
 
 def iter_jsonl(
     path: str | Path,
     required: tuple[str, ...] = ("text",),
     max_bytes: int = DEFAULT_MAX_BYTES,
+    hint: str = SPLIT_HINT,
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield ``(line_number, record)`` from a JSON Lines file; blank lines are skipped.
 
     Every problem names the file and line, so a researcher can fix a 10 000-line
-    file without bisecting it.
+    file without bisecting it. ``hint`` is what a size refusal suggests.
     """
     p = Path(path)
-    _check_size(p, max_bytes)
+    data = read_bytes(p, max_bytes, hint)
     any_record = False
-    with p.open("rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            line = decode_text(raw, f"{p}:{lineno}").strip()
-            if not line:
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ClausetagError(f"{p}:{lineno}: malformed JSON ({exc.msg})") from None
-            if not isinstance(rec, dict):
-                raise ClausetagError(f"{p}:{lineno}: expected a JSON object per line")
-            missing = [k for k in required if k not in rec]
-            if missing:
-                raise ClausetagError(f"{p}:{lineno}: missing field(s) {', '.join(missing)}")
-            if "text" in required and not isinstance(rec["text"], str):
-                raise ClausetagError(f"{p}:{lineno}: field 'text' must be a string")
-            any_record = True
-            yield lineno, rec
+    for lineno, raw in enumerate(data.split(b"\n"), start=1):
+        where = f"{p}:{lineno}"
+        line = decode_text(raw, where).strip()
+        if not line:
+            continue
+        rec = _check_record(_parse_json_line(line, where), where, required)
+        any_record = True
+        yield lineno, rec
     if not any_record:
         raise ClausetagError(f"{p}: the file holds no records")

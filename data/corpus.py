@@ -287,6 +287,32 @@ def authored_documents(units: Sequence[Unit], groups: dict[str, list[int]] | Non
     return sorted(d for d in groups if d not in real)
 
 
+#: With at least this many authored policies, dev is drawn from them, not from the real documents.
+MIN_AUTHORED_FOR_DEV = 5
+
+
+def default_dev_documents(
+    units: Sequence[Unit], fraction: float = 0.2, seed: int = 42, exclude: Sequence[str] = ()
+) -> list[str]:
+    """Dev documents drawn with ``seed``: a share of the authored policies when there are enough.
+
+    Many small dev documents choose an epoch and thresholds that hold up better on
+    unseen policies than one real document does, and every real document stays
+    in training. Without authored policies, ``fraction`` of the real documents
+    (at least one) are drawn.
+    """
+    groups = document_groups(units)
+    authored = [d for d in authored_documents(units, groups) if d not in exclude]
+    pool = (
+        authored
+        if len(authored) >= MIN_AUTHORED_FOR_DEV
+        else [d for d in real_documents(units, groups) if d not in exclude]
+    )
+    if len(pool) < 2:
+        raise ClausetagError("need at least two documents to hold one out for dev")
+    return sorted(random.Random(seed).sample(pool, max(1, round(fraction * len(pool)))))
+
+
 def split_by_document(
     units: Sequence[Unit],
     dev_docs: Sequence[str] | None = None,
@@ -296,23 +322,14 @@ def split_by_document(
 ) -> dict[str, list[Unit]]:
     """Document-level train/dev(/test) split. Authored units train, or are dev when named.
 
-    Without explicit documents, ``dev_fraction`` of the real documents (at least
-    one) are drawn with ``seed``.
+    Without explicit documents, dev is ``default_dev_documents``.
     """
     groups = document_groups(units)
-    real = real_documents(units, groups)
     unknown = [d for d in [*(dev_docs or []), *(test_docs or [])] if d not in groups]
     if unknown:
         raise ClausetagError(f"no such document(s) in the data: {', '.join(unknown)}")
     test = list(test_docs or [])
-    if dev_docs is None:
-        pool = [d for d in real if d not in test]
-        if len(pool) < 2:
-            raise ClausetagError("need at least two documents to hold one out for dev")
-        n_dev = max(1, round(dev_fraction * len(pool)))
-        dev = sorted(random.Random(seed).sample(pool, n_dev))
-    else:
-        dev = list(dev_docs)
+    dev = list(dev_docs) if dev_docs is not None else default_dev_documents(units, dev_fraction, seed, test)
     out: dict[str, list[Unit]] = {"train": [], "dev": [], "test": []}
     authored = authored_ids(units)
     for doc, idx in groups.items():

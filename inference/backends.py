@@ -28,6 +28,8 @@ class TorchBackend:
         from transformers import AutoModelForSequenceClassification
         from transformers.utils import logging as hf_logging
 
+        import clausetag.models.modeling  # noqa: F401  (registers the mean-pooling head)
+
         if not (model_dir.path / "model.safetensors").is_file():
             raise ClausetagError(
                 f"{model_dir.path}: missing model.safetensors (pickled weights are not loaded)"

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from clausetag.errors import ClausetagError
+from clausetag.errors import ClausetagError, check_batch_size, check_text, check_texts, check_threshold
 from clausetag.inference.backends import Backend, make_backend
 from clausetag.inference.modeldir import ModelDir
 from clausetag.inference.tokenize import BatchTokenizer
+from clausetag.io import is_blank
 from clausetag.labels import EXCLUSIVE_LABEL
 
 
@@ -34,6 +35,51 @@ class TaggedUnit(Prediction):
     kind: str = field(default="sentence")
 
 
+def _one_line(exc: BaseException) -> str:
+    """A library exception as one line: its type and its message with whitespace collapsed."""
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+
+
+def _load_failure(model_dir: ModelDir, exc: Exception) -> str:
+    """What a library's load error means here, in one line."""
+    if "mismatched_sizes" in str(exc):  # transformers: "… look at the above report", never shown
+        return (
+            f"{model_dir.path}: the weights in model.safetensors do not fit config.json "
+            f"(a layer has another shape: were the {len(model_dir.labels)} labels of config.json "
+            "changed after training?)"
+        )
+    return f"{model_dir.path}: cannot load the model ({_one_line(exc)})"
+
+
+def _positions(config: dict) -> int | None:
+    """How many token positions the encoder has (RoBERTa-style models reserve padding_idx + 1)."""
+    n = config.get("max_position_embeddings")
+    if not isinstance(n, int) or isinstance(n, bool):
+        return None
+    if config.get("model_type") in ("roberta", "xlm-roberta", "camembert"):
+        n -= int(config.get("pad_token_id") or 0) + 1
+    return n
+
+
+def _check_fits(clf: ClauseClassifier) -> None:
+    """Refuse at load what would fail mid-run: too long inputs, an output of another width."""
+    md = clf.model_dir
+    positions = _positions(md.config)
+    if positions is not None and md.max_length > positions:
+        raise ClausetagError(
+            f"{md.path}: max_length {md.max_length} in thresholds.json is more than the model's "
+            f"{positions} token positions (config.json); lower it to at most {positions}"
+        )
+    session = getattr(clf.backend, "session", None)
+    outputs = {o.name: o.shape for o in session.get_outputs()} if session is not None else {}
+    width = (outputs.get("logits") or [None])[-1]
+    if isinstance(width, int) and width != len(clf.labels):
+        raise ClausetagError(
+            f"{clf.model_dir.path}: the ONNX model gives {width} scores per text but config.json "
+            f"names {len(clf.labels)} labels; export it again with `clausetag export-onnx`"
+        )
+
+
 def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
@@ -52,7 +98,9 @@ class ClauseClassifier:
         self.thresholds = np.asarray(model_dir.thresholds, dtype=np.float32)
         self.backend = backend
         self.backend_name = backend_name
-        self.tokenizer = BatchTokenizer(model_dir.path / "tokenizer.json", model_dir.max_length)
+        self.tokenizer = BatchTokenizer(
+            model_dir.path / "tokenizer.json", model_dir.max_length, model_dir.text_prefix
+        )
 
     @classmethod
     def from_pretrained(cls, path: str | Path, backend: str = "torch") -> ClauseClassifier:
@@ -61,17 +109,23 @@ class ClauseClassifier:
         ``backend``: ``"torch"`` (safetensors), ``"onnx"`` or ``"onnx-int8"``
         (after ``clausetag export-onnx``).
         """
-        model_dir = ModelDir.open(path)
-        return cls(model_dir, make_backend(model_dir, backend), backend)
+        try:
+            model_dir = ModelDir.open(path)
+        except (AttributeError, TypeError, ValueError, OverflowError) as exc:  # a wrongly typed JSON field
+            raise ClausetagError(f"{path}: malformed model directory ({_one_line(exc)})") from None
+        try:
+            clf = cls(model_dir, make_backend(model_dir, backend), backend)
+        except (ClausetagError, ImportError):
+            raise
+        except Exception as exc:  # a corrupt tokenizer.json or model.onnx: the libraries' own types
+            raise ClausetagError(_load_failure(model_dir, exc)) from None
+        _check_fits(clf)
+        return clf
 
     def predict_proba(self, texts: Sequence[str], batch_size: int = 32, progress: bool = False) -> np.ndarray:
         """Scores in ``[0, 1]``, shape ``(len(texts), len(self.labels))``, label order of ``self.labels``."""
-        if isinstance(texts, str):
-            raise ClausetagError("predict expects a list of texts, not a single string")
-        texts = list(texts)
-        bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
-        if bad:
-            raise ClausetagError(f"texts must be strings (item {bad[0]} is {type(texts[bad[0]]).__name__})")
+        texts = check_texts(texts, is_blank)
+        batch_size = check_batch_size(batch_size)
         out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
         if not texts:
             return out
@@ -110,6 +164,8 @@ class ClauseClassifier:
         threshold: float | None = None,
         progress: bool = False,
     ) -> list[Prediction]:
+        texts = check_texts(texts, is_blank)  # a generator is read once, here
+        threshold = check_threshold(threshold)
         proba = self.predict_proba(texts, batch_size=batch_size, progress=progress)
         chosen = self.decide(proba, threshold)
         return [
@@ -127,6 +183,11 @@ class ClauseClassifier:
         """Segment a policy into units (sentences, headings, list items) and tag each."""
         from clausetag.inference.segment import segment
 
+        text = check_text(text)
+        threshold = check_threshold(threshold)
+        batch_size = check_batch_size(batch_size)
+        if lang is not None and not isinstance(lang, str):
+            raise ClausetagError(f"lang must be 'en', 'lv' or None, not {lang!r}")
         units = segment(text, lang=lang)
         proba = self.predict_proba([u.text for u in units], batch_size=batch_size)
         chosen = self.decide(proba, threshold)

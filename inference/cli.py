@@ -9,6 +9,7 @@ periodic checkpoints, each one again a whole-file atomic replace.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import json
@@ -32,10 +33,18 @@ from clausetag.inference.readers import (
     Unit,
     expand_inputs,
     read_inputs,
+    same_file_key,
 )
 from clausetag.inference.report import RENDERERS, coverage
 from clausetag.inference.segment import segment
-from clausetag.io import DEFAULT_MAX_BYTES, atomic_writer
+from clausetag.io import (
+    DEFAULT_MAX_BYTES,
+    OutputTarget,
+    atomic_writer,
+    os_reason,
+    output_lock,
+    terminate_as_interrupt,
+)
 
 FORMATS = ("jsonl", "csv")
 Key = tuple[str, int]
@@ -84,20 +93,42 @@ def load_classifier(model: str, backend: str) -> ClauseClassifier:
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # ours is the progress bar; theirs is per weight file
+    else:
+        _no_onnx_telemetry()
     try:
         return ClauseClassifier.from_pretrained(model, backend=backend)
     except (ClausetagError, ImportError):
         raise
     except Exception as exc:  # corrupt safetensors/onnx files raise library-specific types
-        raise ClausetagError(f"{model}: cannot load the model ({type(exc).__name__}: {exc})") from None
+        reason = " ".join(str(exc).split())  # one line, however long the library's message
+        raise ClausetagError(f"{model}: cannot load the model ({type(exc).__name__}: {reason})") from None
 
 
-def _refuse_overwriting_inputs(output: str | None, inputs: Sequence[str]) -> None:
-    if output is None:
+def _no_onnx_telemetry() -> None:
+    """onnxruntime may record telemetry events (under ~/.cache): a tagging run sends nothing."""
+    with contextlib.suppress(ImportError):
+        import onnxruntime
+
+        onnxruntime.disable_telemetry_events()
+
+
+def _refuse_overwriting_inputs(target: OutputTarget | None, inputs: Sequence[str]) -> None:
+    if target is None or target.stream:
         return
-    out = Path(output).resolve()
-    if any(name != STDIN and Path(name).resolve() == out for name in inputs):
-        raise ClausetagError(f"{output}: the output would overwrite an input")
+    out = same_file_key(str(target.path))
+    if any(name != STDIN and same_file_key(name) == out for name in inputs):
+        raise ClausetagError(f"{target.given}: the output would overwrite an input")
+
+
+def _write_stdout(text: str) -> None:
+    """Write to stdout; a full disk or closed terminal becomes one message."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise ClausetagError(f"cannot write to standard output ({os_reason(exc)})") from None
 
 
 # --------------------------------------------------------------------------- predict
@@ -143,6 +174,28 @@ def plan_jobs(items: Sequence[Input], lang: str | None, done: set[Key]) -> list[
     return jobs
 
 
+#: Cell starts a spreadsheet reads as a formula (OWASP "CSV injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A text cell that a spreadsheet would run as a formula gets a leading ``'`` (OWASP).
+
+    Cells that already start with quotes before such a character get one more,
+    so ``csv_uncell`` gives back exactly the original text.
+    """
+    if isinstance(value, str) and value.lstrip("'").startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def csv_uncell(value: str) -> str:
+    """The inverse of ``csv_cell``."""
+    if value.startswith("'") and value.lstrip("'").startswith(_FORMULA_START):
+        return value[1:]
+    return value
+
+
 def csv_fields(labels: Sequence[str]) -> list[str]:
     return ["doc", "unit", "id", "start", "end", "kind", "text", "labels", *(f"score_{x}" for x in labels)]
 
@@ -154,7 +207,7 @@ def format_record(record: dict[str, Any], fmt: str, labels: Sequence[str]) -> st
     row = {k: record.get(k, "") for k in ("doc", "unit", "id", "start", "end", "kind", "text")}
     row["labels"] = ";".join(record["labels"])
     row.update({f"score_{x}": record["scores"][x] for x in labels})
-    return _csv_line([row[k] for k in csv_fields(labels)])
+    return _csv_line([csv_cell(row[k]) for k in csv_fields(labels)])
 
 
 def _csv_line(values: Sequence[Any]) -> str:
@@ -192,7 +245,7 @@ def _done_keys_csv(path: Path, labels: Sequence[str]) -> set[Key]:
                 f"{path}: cannot resume: its CSV header is not this model's `clausetag predict` header"
             )
         try:
-            return {(row[0], int(row[1])) for row in reader if row}
+            return {(csv_uncell(row[0]), int(row[1])) for row in reader if row}
         except (IndexError, ValueError):
             raise ClausetagError(f"{path}:{reader.line_num}: cannot resume: malformed row") from None
 
@@ -303,13 +356,20 @@ def _run_resumable(clf: ClauseClassifier, jobs: list[Job], args: argparse.Namesp
         out.commit()  # finished units are whole records: keep them, even on Ctrl-C
 
 
+class _StdoutSink:
+    """``write`` to stdout with write errors as messages."""
+
+    def write(self, text: str) -> None:
+        _write_stdout(text)
+
+
 def _write_all(clf: ClauseClassifier, jobs: list[Job], args: argparse.Namespace, fmt: str) -> None:
     header = _csv_line(csv_fields(clf.labels)) if fmt == "csv" else ""
     if args.output is None:
         try:
-            sys.stdout.write(header)
-            _tag_jobs(clf, jobs, args, sys.stdout, fmt)
-            sys.stdout.flush()
+            _write_stdout(header)
+            _tag_jobs(clf, jobs, args, _StdoutSink(), fmt)
+            _write_stdout("")
         except BrokenPipeError:  # `clausetag predict … | head`: the reader has all it wants
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return
@@ -321,11 +381,19 @@ def _write_all(clf: ClauseClassifier, jobs: list[Job], args: argparse.Namespace,
 def predict_main(argv: list[str]) -> int:
     """``clausetag predict``: one record per unit, written atomically."""
     args = _predict_parser().parse_args(argv)
-    fmt = _output_format(args.format, args.output)
     if args.resume and not args.output:
         raise ClausetagError("--resume needs --output (the file to continue)")
+    with terminate_as_interrupt(), output_lock(args.output) as target:
+        if args.resume and target is not None and target.stream:
+            raise ClausetagError(f"{args.output}: --resume needs a regular file as --output")
+        return _predict(args, target)
+
+
+def _predict(args: argparse.Namespace, target: OutputTarget | None) -> int:
+    """The run itself, with the output checked and locked."""
+    fmt = _output_format(args.format, args.output)
     inputs = expand_inputs(args.inputs)
-    _refuse_overwriting_inputs(args.output, inputs)
+    _refuse_overwriting_inputs(target, inputs)
     started = time.perf_counter()
     items = read_inputs(inputs, args.max_bytes, args.stdin_format)
     clf = load_classifier(args.model, args.backend)
@@ -397,18 +465,23 @@ def _report_format(fmt: str | None, output: str | None) -> str:
 def report_main(argv: list[str]) -> int:
     """``clausetag report``: the Art. 13 coverage of one policy as md, html or json."""
     args = _report_parser().parse_args(argv)
+    with terminate_as_interrupt(), output_lock(args.output) as target:
+        return _report(args, target)
+
+
+def _report(args: argparse.Namespace, target: OutputTarget | None) -> int:
     fmt = _report_format(args.format, args.output)
-    _refuse_overwriting_inputs(args.output, [args.policy])
+    _refuse_overwriting_inputs(target, [args.policy])
     item = _one_policy(args.policy, args)
     clf = load_classifier(args.model, args.backend)
     units = _report_units(clf, item, args)
     doc = item.doc if isinstance(item, Document) else item[0].doc
     source = item.source if isinstance(item, Document) else args.policy
-    model = Path(args.model).resolve().name
+    model = Path(os.path.realpath(args.model)).name
     report = coverage(units, clf.labels, doc, source, model, args.lang, args.top)
     text = RENDERERS[fmt](report)
     if args.output is None:
-        sys.stdout.write(text)
+        _write_stdout(text)
     else:
         with atomic_writer(args.output) as fh:
             fh.write(text)

@@ -203,7 +203,9 @@ def export(
     hf_logging.disable_progress_bar()
     model_dir = ModelDir.open(model_path)
     model = TorchBackend(model_dir).model
-    batch = BatchTokenizer(model_dir.path / "tokenizer.json", model_dir.max_length)(list(CHECK_SENTENCES))
+    batch = BatchTokenizer(model_dir.path / "tokenizer.json", model_dir.max_length, model_dir.text_prefix)(
+        list(CHECK_SENTENCES)
+    )
     reference = torch_probabilities(model, batch)
     diffs: dict[str, float] = {}
     fp32 = model_dir.onnx_file("onnx")

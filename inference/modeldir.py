@@ -32,18 +32,23 @@ def save_thresholds(
     labels: Sequence[str],
     thresholds: Mapping[str, float],
     max_length: int,
+    method: str = "",
+    support: Mapping[str, int] | None = None,
 ) -> None:
+    """Write ``thresholds.json``: the thresholds, how they were chosen and on how many positives."""
     missing = [x for x in labels if x not in thresholds]
     if missing:
         raise ValueError(f"no threshold for {missing}")
-    write_json(
-        Path(model_dir) / THRESHOLDS_FILE,
-        {
-            "format": THRESHOLDS_FORMAT,
-            "max_length": int(max_length),
-            "thresholds": {x: round(float(thresholds[x]), 4) for x in labels},
-        },
-    )
+    record: dict[str, Any] = {
+        "format": THRESHOLDS_FORMAT,
+        "max_length": int(max_length),
+        "thresholds": {x: round(float(thresholds[x]), 4) for x in labels},
+    }
+    if method:
+        record["method"] = method
+    if support is not None:
+        record["support"] = {x: int(support.get(x, 0)) for x in labels}
+    write_json(Path(model_dir) / THRESHOLDS_FILE, record)
 
 
 def _load_json(path: Path) -> Any:
@@ -66,6 +71,12 @@ class ModelDir:
     thresholds: tuple[float, ...]
     max_length: int
     config: dict[str, Any]
+    threshold_method: str = "unknown"
+
+    @property
+    def text_prefix(self) -> str:
+        """The string training put before every input (E5's ``"query: "``), from config.json."""
+        return str(self.config.get("text_prefix") or "")
 
     @classmethod
     def open(cls, path: str | Path) -> ModelDir:
@@ -96,9 +107,15 @@ class ModelDir:
                 f"{p}: the label set of config.json does not match {THRESHOLDS_FILE} "
                 f"(only in config: {only_model or '-'}; only in thresholds: {only_th or '-'})"
             )
-        bad = [k for k, v in table.items() if not isinstance(v, int | float) or not 0.0 <= v <= 1.0]
+        bad = [  # JSON true is no threshold, though Python counts it as 1
+            k
+            for k, v in table.items()
+            if isinstance(v, bool) or not isinstance(v, int | float) or not 0.0 <= v <= 1.0
+        ]
         if bad:
             raise ClausetagError(f"{p}/{THRESHOLDS_FILE}: thresholds must be numbers in [0, 1] ({bad})")
+        if not isinstance(config.get("text_prefix", ""), str | None):
+            raise ClausetagError(f"{p}/config.json: text_prefix must be a string")
         if not (p / "tokenizer.json").is_file():
             raise ClausetagError(f"{p}: missing tokenizer.json")
         return cls(
@@ -107,6 +124,7 @@ class ModelDir:
             thresholds=tuple(float(table[x]) for x in labels),
             max_length=int(th.get("max_length", DEFAULT_MAX_LENGTH)),
             config=config,
+            threshold_method=str(th.get("method", "unknown")),
         )
 
     def onnx_file(self, variant: str = "onnx") -> Path:

@@ -10,16 +10,25 @@ the text left after stripping markup for .md and .html.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from clausetag.errors import ClausetagError
-from clausetag.io import DEFAULT_MAX_BYTES, decode_text, iter_jsonl, read_text
+from clausetag.io import (
+    DEFAULT_MAX_BYTES,
+    MAX_BYTES_HINT,
+    decode_text,
+    is_blank,
+    iter_jsonl,
+    read_limited,
+    read_text,
+)
 
 TEXT_SUFFIXES = (".txt", ".text")
 MARKDOWN_SUFFIXES = (".md", ".markdown")
@@ -56,25 +65,47 @@ Input = Document | list[Unit]
 
 # --------------------------------------------------------------------------- markdown
 
-_MD_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"<!--.*?-->", re.S), ""),  # comments
+
+def _heading_text(m: re.Match[str]) -> str:
+    """An ATX heading's text without its optional closing hashes (string ops: linear)."""
+    return m.group(1).rstrip(" \t").rstrip("#").rstrip(" \t")
+
+
+# Every pattern is linear in its input (a 2 MB line of "**a " must not take minutes):
+# bracket and parenthesis spans stop at the next bracket, bold cannot run past the
+# next "**", and no lazy group is followed by an optional trailing run.
+_MD_RULES: tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]], ...] = (
     (re.compile(r"^[ \t]{0,3}(```|~~~).*$", re.M), ""),  # code fences (content kept)
     (re.compile(r"^[ \t]{0,3}([-*_])([ \t]*\1){2,}[ \t]*$", re.M), ""),  # horizontal rules
     (re.compile(r"^[ \t]{0,3}=+[ \t]*$", re.M), ""),  # setext heading underlines
     (re.compile(r"^[ \t]*\|?([ \t]*:?-{3,}:?[ \t]*\|)+[ \t]*:?-*:?[ \t]*$", re.M), ""),  # table separators
-    (re.compile(r"^[ \t]{0,3}#{1,6}[ \t]+(.*?)[ \t]*#*[ \t]*$", re.M), r"\1"),  # ATX headings
+    (re.compile(r"^[ \t]{0,3}#{1,6}[ \t]+(.*)$", re.M), _heading_text),  # ATX headings
     (re.compile(r"^[ \t]{0,3}>[ \t]?", re.M), ""),  # block quotes
     (re.compile(r"^([ \t]*)\+[ \t]+", re.M), r"\1- "),  # "+" bullets → "-" (the segmenter's)
-    (re.compile(r"!\[([^\]]*)\]\([^)]*\)"), r"\1"),  # images → alt text
-    (re.compile(r"\[([^\]]+)\]\([^)]*\)"), r"\1"),  # links → their text
-    (re.compile(r"\[([^\]]+)\]\[[^\]]*\]"), r"\1"),  # reference links
-    (re.compile(r"^[ \t]{0,3}\[[^\]]+\]:[ \t]+\S+.*$", re.M), ""),  # link definitions
-    (re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1"), r"\2"),  # bold
+    (re.compile(r"!\[([^\[\]]*)\]\([^()]*\)"), r"\1"),  # images → alt text
+    (re.compile(r"\[([^\[\]]+)\]\([^()]*\)"), r"\1"),  # links → their text
+    (re.compile(r"\[([^\[\]]+)\]\[[^\[\]]*\]"), r"\1"),  # reference links
+    (re.compile(r"^[ \t]{0,3}\[[^\[\]\n]+\]:[ \t]+\S+.*$", re.M), ""),  # link definitions
+    (re.compile(r"(\*\*|__)(?=\S)((?:(?!\1).)+?)(?<=\S)\1"), r"\2"),  # bold
     (re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])"), r"\1"),  # *italic*
     (re.compile(r"(?<!\w)_(?=\S)([^_\n]+?)(?<=\S)_(?!\w)"), r"\1"),  # _italic_
     (re.compile(r"`([^`\n]+)`"), r"\1"),  # inline code
     (re.compile(r"^[ \t]*\|(.*)\|[ \t]*$", re.M), r"\1"),  # table rows: outer pipes
 )
+
+
+def drop_comments(text: str) -> str:
+    """Remove ``<!-- … -->`` comments; an unclosed one stays as text (one pass, no regex rescans)."""
+    out: list[str] = []
+    pos = 0
+    while (start := text.find("<!--", pos)) != -1:
+        end = text.find("-->", start + 4)
+        if end == -1:
+            break
+        out.append(text[pos:start])
+        pos = end + 3
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def strip_markdown(text: str) -> str:
@@ -83,6 +114,7 @@ def strip_markdown(text: str) -> str:
     Deliberately light (no full CommonMark): headings, emphasis, links, images,
     quotes, rules and table pipes. Bullets and numbering stay for the segmenter.
     """
+    text = drop_comments(text)
     for pattern, repl in _MD_RULES:
         text = pattern.sub(repl, text)
     return text
@@ -240,8 +272,73 @@ def _html_selectolax(markup: str) -> str:
     return sink.result()
 
 
+#: Elements nested deeper are unwrapped (their text kept) before parsing: lexbor's
+#: tree building is quadratic in depth (200 000 nested <div> took minutes).
+MAX_TREE_DEPTH = 512
+_OPEN_OR_CLOSE = re.compile(r"<(/?)([A-Za-z][\w:-]*)")
+#: Elements that never nest in a parsed tree: void ones, and those a sibling closes.
+_FLAT_TAGS = frozenset(
+    {
+        *("area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source"),
+        *("track", "wbr", "p", "li", "dt", "dd", "tr", "td", "th", "option", "optgroup", "rb", "rt"),
+        *("rp", "thead", "tbody", "tfoot", "colgroup"),
+    }
+)
+
+
+class _Nesting:
+    """Depth bookkeeping for ``bound_nesting``: which tags to drop."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.depth = 0
+        self.excess = 0  # open tags dropped and not yet closed
+
+    def drop(self, closing: bool) -> bool:
+        if closing:
+            if self.excess:
+                self.excess -= 1
+                return True
+            self.depth = max(self.depth - 1, 0)
+            return False
+        if self.depth >= self.limit:
+            self.excess += 1
+            return True
+        self.depth += 1
+        return False
+
+
+def bound_nesting(markup: str, limit: int = MAX_TREE_DEPTH) -> str:
+    """Remove the tags that would nest deeper than ``limit`` (an upper estimate); their text stays.
+
+    One pass over the tags: a tag ends at the next '>', each search for it starts
+    where the last one stopped, so this is linear however malformed the markup.
+    """
+    nesting = _Nesting(limit)
+    out: list[str] = []
+    kept = 0  # markup before this is copied or dropped
+    tag_end = 0  # no tag starts inside the previous one
+    for m in _OPEN_OR_CLOSE.finditer(markup):
+        if m.start() < tag_end:
+            continue
+        gt = markup.find(">", m.end())
+        if gt == -1:
+            break  # no tag can end: the rest is text (or one broken tag) to any parser
+        tag_end = gt + 1
+        if m.group(2).lower() in _FLAT_TAGS or not nesting.drop(bool(m.group(1))):
+            continue
+        out.append(markup[kept : m.start()])
+        kept = tag_end
+    out.append(markup[kept:])
+    return "".join(out)
+
+
 def strip_html(markup: str) -> str:
-    """HTML to plain lines: scripts and styles dropped, one line per block, list items bulleted."""
+    """HTML to plain lines: scripts and styles dropped, one line per block, list items bulleted.
+
+    Nesting is bounded first, so a nesting bomb parses in linear time.
+    """
+    markup = bound_nesting(markup)
     try:
         import selectolax.lexbor  # noqa: F401
     except ImportError:
@@ -280,14 +377,6 @@ def plain_text(raw: str, kind: str, source: str) -> str:
     return text
 
 
-def human_bytes(n: int) -> str:
-    """Sizes in messages: "100 bytes" for a --max-bytes 100, not "0 MB"."""
-    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{n} bytes"
-
-
 def read_stdin(
     kind: str = "txt", max_bytes: int = DEFAULT_MAX_BYTES, stream: BinaryIO | None = None
 ) -> Document:
@@ -296,12 +385,10 @@ def read_stdin(
         raise ClausetagError(f"stdin format must be one of {', '.join(STDIN_FORMATS)}, not {kind!r}")
     source = "<stdin>"
     fh = stream if stream is not None else sys.stdin.buffer
-    data = fh.read(max_bytes + 1)
-    if len(data) > max_bytes:
-        raise ClausetagError(
-            f"{source}: more than the {human_bytes(max_bytes)} limit for one input "
-            "(split it, or raise --max-bytes)"
-        )
+    try:
+        data = read_limited(fh, source, max_bytes, MAX_BYTES_HINT)
+    except OSError as exc:
+        raise ClausetagError(f"{source}: cannot read ({exc.strerror or type(exc).__name__})") from None
     text = decode_text(data, source)
     if not text.strip():
         raise ClausetagError(f"{source}: the input is empty")
@@ -314,7 +401,7 @@ def read_document(path: str | Path, doc: str | None = None, max_bytes: int = DEF
     kind = _kind_of(p)
     if kind == "jsonl":
         raise ClausetagError(f"{p}: a JSONL file holds units, not one policy document")
-    raw = read_text(p, max_bytes=max_bytes)
+    raw = read_text(p, max_bytes, MAX_BYTES_HINT)
     return Document(doc=doc or p.stem, text=plain_text(raw, kind, str(p)), source=str(p))
 
 
@@ -329,7 +416,11 @@ def read_jsonl_units(
     p = Path(path)
     counters = {} if counters is None else counters
     units = []
-    for lineno, rec in iter_jsonl(p, required=("text",), max_bytes=max_bytes):
+    for lineno, rec in iter_jsonl(p, ("text",), max_bytes, MAX_BYTES_HINT):
+        if is_blank(rec["text"]):
+            raise ClausetagError(
+                f"{p}:{lineno}: field 'text' is empty (or only blanks and invisible characters)"
+            )
         doc = str(rec["doc"]) if rec.get("doc") not in (None, "") else p.stem
         index = counters.get(doc, 0)
         counters[doc] = index + 1
@@ -338,27 +429,36 @@ def read_jsonl_units(
     return units
 
 
-def expand_inputs(inputs: Sequence[str]) -> list[str]:
-    """Folders become their supported files (sorted, hidden ones skipped); files stay as given."""
-    out: list[str] = []
-    for name in inputs:
-        p = Path(name)
-        if name == STDIN or not p.is_dir():
-            out.append(name)
-            continue
+def _folder_files(p: Path) -> list[str]:
+    """A folder's supported files, sorted; hidden ones skipped."""
+    try:
         found = sorted(
             str(f)
             for f in p.iterdir()
             if f.is_file() and not f.name.startswith(".") and f.suffix.lower() in SUPPORTED_SUFFIXES
         )
-        if not found:
-            raise ClausetagError(
-                f"{p}: no supported files in this directory ({', '.join(SUPPORTED_SUFFIXES)})"
-            )
-        out += found
-    seen: set[Path] = set()
+    except OSError as exc:
+        raise ClausetagError(f"{p}: cannot list this directory ({exc.strerror or exc})") from None
+    if not found:
+        raise ClausetagError(f"{p}: no supported files in this directory ({', '.join(SUPPORTED_SUFFIXES)})")
+    return found
+
+
+def same_file_key(name: str) -> str:
+    """What two names of one file share; never raises (a symlink loop keeps its own name)."""
+    return "/dev/stdin" if name == STDIN else os.path.realpath(name)
+
+
+def expand_inputs(inputs: Sequence[str]) -> list[str]:
+    """Folders become their supported files (sorted, hidden ones skipped); files stay as given."""
+    out: list[str] = []
+    for name in inputs:
+        if not name:
+            raise ClausetagError("an input path is empty")
+        out += _folder_files(Path(name)) if name != STDIN and Path(name).is_dir() else [name]
+    seen: set[str] = set()
     for name in out:
-        key = Path(name).resolve() if name != STDIN else Path("/dev/stdin")
+        key = same_file_key(name)
         if key in seen:
             raise ClausetagError(f"{name}: given more than once")
         seen.add(key)

@@ -280,7 +280,16 @@ def _short(text: str, limit: int = 300) -> str:
 
 
 def _md_cell(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    """Policy text in Markdown: HTML escaped (a policy's ``<script>`` stays text), pipes and newlines safe."""
+    escaped = html.escape(text, quote=False).replace("\\", "\\\\").replace("|", "\\|")
+    return " ".join(escaped.splitlines())
+
+
+def _md_code(text: str) -> str:
+    """A code span that no backtick in ``text`` can end early."""
+    fence = "`" * (max((len(m) for m in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text.replace(chr(10), ' ')}{pad}{fence}"
 
 
 def render_json(report: CoverageReport) -> str:
@@ -294,7 +303,7 @@ def render_markdown(report: CoverageReport) -> str:
     lines = [
         f"# {t['title']}: {_md_cell(report.doc)}",
         "",
-        t["meta"].format(doc=f"`{report.doc}`", units=report.units, model=f"`{report.model}`"),
+        t["meta"].format(doc=_md_code(report.doc), units=report.units, model=_md_code(report.model)),
         "",
         f"**{t['summary'].format(total=len(report.items), **counts)}**",
         "",
@@ -313,7 +322,7 @@ def render_markdown(report: CoverageReport) -> str:
         lines.append(f"*{t['evidence'] if item.status == PRESENT else t['candidates']}:*")
         lines.append("")
         lines += [
-            f"- {t['unit']} {e.unit}, `{e.label}` {e.score:.3f}: {_md_cell(_short(e.text))}"
+            f"- {t['unit']} {e.unit}, {_md_code(e.label)} {e.score:.3f}: {_md_cell(_short(e.text))}"
             for e in item.evidence
         ] or [f"- {t['none']}"]
     lines += ["", f"_{t['note']}_", ""]

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from clausetag.io import is_blank
+
 BULLETS = "-•*–—·▪○◦●"
 
 # Lower-cased, without the final dot. "e.g" covers "e.g." and "E.g.".
@@ -106,6 +108,7 @@ _OPENERS = "\"'“‘„«(["
 _END = re.compile(rf"[.!?…][{re.escape(_CLOSERS)}]*(?=\s+[\dA-ZĀČĒĢĪĶĻŅŠŪŽ{re.escape(_OPENERS)}])")
 _NUMBERING = re.compile(r"^(\(?\d+(\.\d+)*\.?\)?|\(?[IVXLCivxlc]+\.?\)?|\(?[a-zA-Z]\)|[a-zA-Z]\.)$")
 _DATE_OR_NUMBER = re.compile(r"^\d+([./]\d+)*\.?$")
+_NEXT_CHAR = re.compile(r"\s*(\S)")
 
 
 @dataclass(frozen=True)
@@ -131,8 +134,8 @@ def _is_boundary(text: str, match: re.Match[str], content_start: int, abbrevs: s
     token = _token_before(text, punct)
     low = token.lower().rstrip(".")
     if low in CAN_END_SENTENCE:
-        following = text[match.end() :].lstrip()
-        return following[:1].isalpha() and following[:1].isupper()
+        following = _NEXT_CHAR.match(text, match.end())  # no copy of the rest: linear
+        return following is not None and following.group(1).isalpha() and following.group(1).isupper()
     if low in abbrevs:
         return False
     if len(token) == 1 and token.isalpha():  # initials: "J. Bērziņš", list letters
@@ -187,8 +190,8 @@ def segment(text: str, lang: str | None = None) -> list[Segment]:
         for a, b in pieces:
             while b > a and line[b - 1].isspace():
                 b -= 1
-            if b <= a:
-                continue
             unit = line[a:b]
+            if b <= a or is_blank(unit):  # zero-width characters alone are not a unit
+                continue
             units.append(Segment(unit, line_start + a, line_start + b, _kind(unit, bulleted, whole)))
     return units

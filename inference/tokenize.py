@@ -12,7 +12,8 @@ from tokenizers import Encoding, Tokenizer
 class BatchTokenizer:
     """``tokenizer.json`` with truncation; pads each batch only to its longest member."""
 
-    def __init__(self, path: str | Path, max_length: int) -> None:
+    def __init__(self, path: str | Path, max_length: int, prefix: str = "") -> None:
+        self.prefix = prefix  # put before every text, as in training (E5's "query: ")
         self.tokenizer = Tokenizer.from_file(str(path))
         self.tokenizer.no_padding()
         # Truncation keeps the special tokens: a 50 000-character unit is cut, never an error.
@@ -24,7 +25,7 @@ class BatchTokenizer:
 
     def encode(self, texts: Sequence[str]) -> list[Encoding]:
         """Token ids of each text, unpadded: sort or batch them, then ``pad``."""
-        return self.tokenizer.encode_batch(list(texts))
+        return self.tokenizer.encode_batch([self.prefix + t for t in texts])
 
     def __call__(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         return self.pad(self.encode(texts))

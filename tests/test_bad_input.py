@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import math
+import os
 import shutil
+import signal
+import stat
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,6 +44,26 @@ def _sparse(name: str, size: int) -> Maker:
         return path
 
     return make
+
+
+def _symlink_loop(tmp: Path) -> Path:
+    path = tmp / "loop.txt"
+    path.symlink_to(path.name)
+    return path
+
+
+def _fifo_without_writer(tmp: Path) -> Path:
+    path = tmp / "pipe.txt"
+    os.mkfifo(path)
+    return path
+
+
+def _special(path: str) -> Maker:
+    return lambda tmp: Path(path)
+
+
+def _jsonl(name: str, *lines: bytes) -> Maker:
+    return _write(name, b"".join(line + b"\n" for line in lines))
 
 
 def _empty_dir(tmp: Path) -> Path:
@@ -82,6 +111,49 @@ INPUT_CASES: dict[str, tuple[Maker, str]] = {
     "unsupported type": (_write("policy.pdf", b"%PDF-1.4"), "policy.pdf: unsupported file type '.pdf'"),
     "missing file": (lambda tmp: tmp / "nowhere.txt", "nowhere.txt: no such file"),
     "folder without policies": (_empty_dir, "empty-folder: no supported files in this directory"),
+    # Issue 15: sizes enforced while reading, one NUL rule, OS errors and JSON limits as messages.
+    "/dev/zero (stat size 0)": (_special("/dev/zero"), "/dev/zero: looks like a binary file"),
+    "/dev/urandom (stat size 0)": (_special("/dev/urandom"), "/dev/urandom: looks like a binary file"),
+    "/proc/self/mem (I/O error)": (_special("/proc/self/mem"), "mem: cannot read (Input/output error)"),
+    "symlink loop": (_symlink_loop, "loop.txt: cannot read (Too many levels of symbolic links)"),
+    "fifo nobody writes to": (_fifo_without_writer, "pipe.txt: the file is empty"),
+    "NUL byte after 8 KiB": (
+        _write("late.txt", b"We keep data. " * 700 + b"\x00"),
+        "late.txt: looks like a binary",
+    ),
+    "NUL byte after 8 KiB of a jsonl line": (
+        _jsonl("late.jsonl", b'{"text": "' + b"a" * 9000 + b'\x00"}'),
+        "late.jsonl: looks like a binary file",
+    ),
+    "jsonl \\u0000 in text": (
+        _jsonl("nul.jsonl", GOOD_LINE[:-1], b'{"text": "a\\u0000b"}'),
+        "nul.jsonl:2: a string holds a NUL",
+    ),
+    "jsonl lone surrogate": (
+        _jsonl("sur.jsonl", b'{"text": "\\ud800"}'),
+        "sur.jsonl:1: a string holds a lone surrogate",
+    ),
+    "jsonl lone surrogate in an extra field": (
+        _jsonl("sur2.jsonl", b'{"text": "ok", "meta": {"k": ["\\udfff"]}}'),
+        "sur2.jsonl:1: a string holds a lone surrogate (\\udfff)",
+    ),
+    "jsonl nested 100 000 deep": (
+        _jsonl("deep.jsonl", b'{"text": "x", "extra": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
+        "deep.jsonl:1: JSON nested too deeply",
+    ),
+    "jsonl 5000-digit integer": (
+        _jsonl("digits.jsonl", b'{"text": "x", "n": ' + b"9" * 5000 + b"}"),
+        "digits.jsonl:1: a number in this line is too long",
+    ),
+    "jsonl empty text": (
+        _jsonl("e.jsonl", GOOD_LINE[:-1], b'{"text": ""}'),
+        "e.jsonl:2: field 'text' is empty",
+    ),
+    "jsonl blank text": (_jsonl("b.jsonl", b'{"text": " \\t\\n "}'), "b.jsonl:1: field 'text' is empty"),
+    "jsonl zero-width text": (
+        _jsonl("z.jsonl", b'{"text": "\\u200b\\u200d\\ufeff"}'),
+        "z.jsonl:1: field 'text' is empty",
+    ),
 }
 
 
@@ -161,9 +233,33 @@ def _break_model(kind: str, model: Path) -> None:
     elif kind == "corrupt config":
         (model / "config.json").write_text("{not json")
     elif kind == "threshold out of range":
-        th = json.loads((model / "thresholds.json").read_text())
-        th["thresholds"]["retention"] = 7
-        (model / "thresholds.json").write_text(json.dumps(th))
+        _edit_json(model / "thresholds.json", lambda th: th["thresholds"].update(retention=7))
+    elif kind == "threshold true":
+        _edit_json(model / "thresholds.json", lambda th: th["thresholds"].update(retention=True))
+    elif kind == "threshold NaN":
+        _edit_json(model / "thresholds.json", lambda th: th["thresholds"].update(retention=math.nan))
+    elif kind == "max_length beyond the position embeddings":
+        _edit_json(model / "thresholds.json", lambda th: th.update(max_length=100_000))
+    elif kind == "corrupt tokenizer":
+        (model / "tokenizer.json").write_text('{"version": "1.0", "model": 5}')
+    elif kind == "a label added after training":
+        _add_label(model, "extra")
+
+
+def _edit_json(path: Path, change: Callable[[Any], Any]) -> None:
+    obj = json.loads(path.read_text())
+    change(obj)
+    path.write_text(json.dumps(obj))
+
+
+def _add_label(model: Path, name: str) -> None:
+    def config(c: dict) -> None:
+        n = len(c["id2label"])
+        c["id2label"][str(n)] = name
+        c["label2id"][name] = n
+
+    _edit_json(model / "config.json", config)
+    _edit_json(model / "thresholds.json", lambda th: th["thresholds"].update({name: 0.5}))
 
 
 MODEL_CASES = {
@@ -176,6 +272,12 @@ MODEL_CASES = {
     "corrupt weights": "cannot load the model",
     "corrupt config": "config.json: not valid JSON",
     "threshold out of range": "thresholds must be numbers in [0, 1]",
+    "threshold true": "thresholds must be numbers in [0, 1] (['retention'])",
+    "threshold NaN": "thresholds must be numbers in [0, 1] (['retention'])",
+    "max_length beyond the position embeddings": "max_length 100000 in thresholds.json is more than the "
+    "model's 512 token positions",
+    "corrupt tokenizer": "cannot load the model (Exception: ",
+    "a label added after training": "the weights in model.safetensors do not fit config.json",
 }
 
 
@@ -263,3 +365,498 @@ def test_doc_names_must_stay_unique(tiny_model: Path, tmp_path: Path, capsys) ->
     assert_clean_failure(code, capsys.readouterr().err, "doc 'a' is also the name of a policy file", out)
     code = cli(["predict", "--model", str(tiny_model), str(policy), str(policy), "-o", str(out)])
     assert_clean_failure(code, capsys.readouterr().err, "given more than once", out)
+
+
+# --------------------------------------------------------------------------- issue 15: outputs
+
+
+def _policy(tmp: Path) -> Path:
+    policy = tmp / "p.txt"
+    policy.write_text("We keep data for 5 years. You can object.", encoding="utf-8")
+    return policy
+
+
+def _out_dir(tmp: Path) -> str:
+    (tmp / "existing").mkdir()
+    return str(tmp / "existing")
+
+
+def _out_loop(tmp: Path) -> str:
+    (tmp / "loop.jsonl").symlink_to("loop.jsonl")
+    return str(tmp / "loop.jsonl")
+
+
+def _out_below_file(tmp: Path) -> str:
+    (tmp / "plain").write_text("x")
+    return str(tmp / "plain" / "o.jsonl")
+
+
+#: Outputs refused before anything is read or loaded: the model path does not even exist.
+OUTPUT_CASES: dict[str, tuple[Callable[[Path], str], str]] = {
+    "an existing directory": (_out_dir, "existing: is a directory; give a file name"),
+    "an empty path": (lambda tmp: "", "the output path is empty"),
+    "a symlink loop": (_out_loop, "loop.jsonl: too many levels of symbolic links"),
+    "a path below a regular file": (_out_below_file, "o.jsonl: cannot use as output (Not a directory)"),
+}
+
+
+@pytest.mark.parametrize("command", ["predict", "report"])
+@pytest.mark.parametrize("case", list(OUTPUT_CASES))
+def test_bad_output_is_refused_before_any_work(case: str, command: str, tmp_path: Path, capsys) -> None:
+    make, expected = OUTPUT_CASES[case]
+    output = make(tmp_path)
+    code = cli([command, "--model", str(tmp_path / "no-model"), str(_policy(tmp_path)), "-o", output])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("clausetag: error: ") and expected in err, err
+    assert err.count("\n") == 1 and "model directory not found" not in err
+
+
+def _device(path: str) -> str:
+    """A real device to write to, once the code is known to stream to it.
+
+    A regression that renamed a file over it would replace /dev/null for the
+    whole machine when tests run as root (it happened, checking the old code):
+    fail here first, before the command runs.
+    """
+    from clausetag.io import output_target
+
+    assert stat.S_ISCHR(os.stat(path).st_mode), f"{path} is no longer a device: restore it (mknod)"
+    assert output_target(path).stream, f"{path} would be replaced by a regular file"
+    return path
+
+
+def test_output_onto_devices_writes_a_stream_and_replaces_nothing(
+    tiny_model: Path, tmp_path: Path, capfd
+) -> None:
+    """-o /dev/null, a symlink to it, /dev/stdout: the device and the link stay what they were."""
+    policy = str(_policy(tmp_path))
+    link = tmp_path / "null-link.jsonl"
+    link.symlink_to("/dev/null")
+    for target in (_device("/dev/null"), str(link)):
+        assert cli(["predict", "--model", str(tiny_model), "-q", policy, "-o", target]) == 0
+        assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    assert link.is_symlink() and os.readlink(link) == "/dev/null"
+    assert not list(tmp_path.glob(".null-link*"))
+    capfd.readouterr()
+    from clausetag.io import output_target
+
+    assert output_target("/dev/stdout").stream  # else the command would replace the /dev/stdout link
+    assert cli(["predict", "--model", str(tiny_model), "-q", policy, "-o", "/dev/stdout"]) == 0
+    out = capfd.readouterr().out
+    assert [json.loads(line)["doc"] for line in out.splitlines()] == ["p", "p"]
+
+
+def test_output_symlink_to_a_file_keeps_the_link(tiny_model: Path, tmp_path: Path) -> None:
+    real = tmp_path / "real.jsonl"
+    real.write_text("old\n")
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(real.name)
+    assert cli(["predict", "--model", str(tiny_model), "-q", str(_policy(tmp_path)), "-o", str(link)]) == 0
+    assert link.is_symlink() and len(real.read_text().splitlines()) == 2
+
+
+def test_resume_onto_a_device_is_refused(tiny_model: Path, tmp_path: Path, capsys) -> None:
+    code = cli(
+        [
+            "predict",
+            "--model",
+            str(tiny_model),
+            str(_policy(tmp_path)),
+            "-o",
+            _device("/dev/null"),
+            "--resume",
+        ]
+    )
+    assert code == 2 and "--resume needs a regular file" in capsys.readouterr().err
+
+
+def test_full_device_is_one_message(tiny_model: Path, tmp_path: Path, capsys) -> None:
+    code = cli(
+        ["predict", "--model", str(tiny_model), "-q", str(_policy(tmp_path)), "-o", _device("/dev/full")]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and err == "clausetag: error: /dev/full: cannot write (No space left on device)\n"
+
+
+def test_disk_full_mid_write_leaves_nothing(
+    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    from clausetag.inference import cli as predict_cli
+
+    def full(*args: Any) -> str:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(predict_cli, "format_record", full)
+    out = tmp_path / "o.jsonl"
+    code = cli(["predict", "--model", str(tiny_model), "-q", str(_policy(tmp_path)), "-o", str(out)])
+    assert_clean_failure(
+        code, capsys.readouterr().err, "o.jsonl: cannot write (No space left on device)", out
+    )
+
+
+def test_read_only_location_fails_before_tagging(
+    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """Simulated (tests may run as root, whom chmod does not stop): the lock file cannot be made."""
+    import clausetag.io
+
+    def read_only(*args: Any) -> int:
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    monkeypatch.setattr(clausetag.io, "_try_lock", read_only)
+    out = tmp_path / "o.jsonl"
+    code = cli(["predict", "--model", str(tmp_path / "no-model"), str(_policy(tmp_path)), "-o", str(out)])
+    assert_clean_failure(code, capsys.readouterr().err, "o.jsonl: cannot write (Read-only file system)", out)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_read_only_folder(tmp_path: Path, capsys) -> None:
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        code = cli(
+            ["predict", "--model", str(tmp_path / "m"), str(_policy(tmp_path)), "-o", str(folder / "o")]
+        )
+    finally:
+        folder.chmod(0o755)
+    assert code == 2 and "ro/o: cannot write (Permission denied)" in capsys.readouterr().err
+
+
+def test_second_writer_of_an_output_is_refused(tiny_model: Path, tmp_path: Path, capsys) -> None:
+    from clausetag.io import output_lock
+
+    out = tmp_path / "o.jsonl"
+    with output_lock(out):  # another run, mid-way
+        code = cli(["predict", "--model", str(tiny_model), str(_policy(tmp_path)), "-o", str(out)])
+        err = capsys.readouterr().err
+    assert code == 2 and "o.jsonl: another clausetag run is writing this file" in err, err
+    assert cli(["predict", "--model", str(tiny_model), "-q", str(_policy(tmp_path)), "-o", str(out)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.jsonl", "p.txt"], "lock file left behind"
+
+
+def test_stale_temp_files_of_a_killed_run_are_removed(tiny_model: Path, tmp_path: Path) -> None:
+    out = tmp_path / "o.jsonl"
+    (tmp_path / ".o.jsonl.k1ll3d_x.tmp").write_text("half a record")
+    (tmp_path / ".o.jsonl.keep").write_text("not ours")
+    assert cli(["predict", "--model", str(tiny_model), "-q", str(_policy(tmp_path)), "-o", str(out)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".o.jsonl.keep", "o.jsonl", "p.txt"]
+
+
+def test_sigterm_is_handled_like_ctrl_c(
+    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    from clausetag.inference.classifier import ClauseClassifier
+
+    def killed(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[no-untyped-def]
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler interrupts this
+
+    monkeypatch.setattr(ClauseClassifier, "predict", killed)
+    before = signal.getsignal(signal.SIGTERM)
+    out = tmp_path / "o.jsonl"
+    out.write_text("previous\n")
+    code = cli(["predict", "--model", str(tiny_model), "-q", str(_policy(tmp_path)), "-o", str(out)])
+    assert code == 130 and "interrupted" in capsys.readouterr().err
+    assert out.read_text() == "previous\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.jsonl", "p.txt"]
+    assert signal.getsignal(signal.SIGTERM) == before  # the handler is the run's only
+
+
+def test_sigterm_in_a_real_process_leaves_no_temp_file(tiny_model: Path, tmp_path: Path) -> None:
+    data = tmp_path / "many.jsonl"
+    data.write_text(
+        "".join(json.dumps({"text": f"We keep unit {i} for years."}) + "\n" for i in range(50_000))
+    )
+    out = tmp_path / "o.jsonl"
+    cmd = [
+        sys.executable,
+        "-m",
+        "clausetag.cli",
+        "predict",
+        "--model",
+        str(tiny_model),
+        str(data),
+        "-o",
+        str(out),
+    ]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    for line in iter(lambda: proc.stderr.read(1), ""):  # wait for the progress bar: tagging has begun
+        if line == "%":
+            break
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+    assert proc.returncode == 130
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["many.jsonl"]
+
+
+# --------------------------------------------------------------------------- issue 15: output content
+
+
+def test_csv_cells_cannot_be_formulas_and_resume_reads_them_back(tiny_model: Path, tmp_path: Path) -> None:
+    import csv
+
+    texts = ['=HYPERLINK("http://x")', "+1+1", "-2+3", "@SUM(A1)", "\tTab", "'=quoted", "plain"]
+    data = tmp_path / "units.jsonl"
+    data.write_text("".join(json.dumps({"doc": "=evil", "text": t}) + "\n" for t in texts))
+    out = tmp_path / "o.csv"
+    assert cli(["predict", "--model", str(tiny_model), "-q", str(data), "-o", str(out)]) == 0
+    with out.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["text"] for r in rows] == ["'" + t for t in texts[:-1]] + ["plain"]
+    assert {r["doc"] for r in rows} == {"'=evil"}
+    assert cli(["predict", "--model", str(tiny_model), "-q", str(data), "-o", str(out), "--resume"]) == 0
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 1 + len(texts)  # nothing tagged twice
+
+
+def test_markdown_report_escapes_html(tiny_model: Path, tmp_path: Path) -> None:
+    policy = tmp_path / "p.txt"
+    policy.write_text("We keep data for 5 years. <script>alert(1)</script> <img src=x onerror=alert(2)>")
+    out = tmp_path / "r.md"
+    assert cli(["report", "--model", str(tiny_model), "-q", str(policy), "-o", str(out)]) == 0
+    md = out.read_text(encoding="utf-8")
+    assert "<script>" not in md and "<img" not in md and "&lt;script&gt;" in md
+
+
+def test_onnx_telemetry_is_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    onnxruntime = pytest.importorskip("onnxruntime")
+    from clausetag.inference import cli as predict_cli
+    from clausetag.inference.classifier import ClauseClassifier
+
+    calls: list[str] = []
+    monkeypatch.setattr(onnxruntime, "disable_telemetry_events", lambda: calls.append("off"))
+    monkeypatch.setattr(ClauseClassifier, "from_pretrained", classmethod(lambda cls, path, backend: "clf"))
+    assert predict_cli.load_classifier("m", "onnx") == "clf" and calls == ["off"]
+
+
+# --------------------------------------------------------------------------- issue 15: ONNX files
+
+
+def _fake_onnx(path: Path, width: int) -> None:
+    """A one-node stand-in for an exported model: logits of ``width`` scores per text."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper, save
+
+    weights = numpy_helper.from_array(np.ones((1, width), dtype=np.float32), "w")
+    nodes = [
+        helper.make_node("Cast", ["attention_mask"], ["m"], to=TensorProto.FLOAT),
+        helper.make_node("ReduceMean", ["m"], ["r"], keepdims=1, axes=[1]),
+        helper.make_node("MatMul", ["r", "w"], ["logits"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "fake",
+        [
+            helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["b", "s"]),
+            helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["b", "s"]),
+        ],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["b", width])],
+        [weights],
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8), str(path))
+
+
+@pytest.fixture
+def onnx_model(tiny_model: Path, tmp_path: Path) -> Path:
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model, ignore=shutil.ignore_patterns("onnx"))
+    return model
+
+
+def test_onnx_label_count_is_checked_at_load(onnx_model: Path) -> None:
+    from clausetag.errors import ClausetagError
+    from clausetag.inference import ClauseClassifier
+
+    labels = json.loads((onnx_model / "config.json").read_text())["id2label"]
+    _fake_onnx(onnx_model / "onnx" / "model.onnx", len(labels))
+    assert len(ClauseClassifier.from_pretrained(onnx_model, backend="onnx").predict(["x"])[0].scores) == len(
+        labels
+    )
+    _fake_onnx(onnx_model / "onnx" / "model.onnx", len(labels) + 2)
+    with pytest.raises(ClausetagError, match=f"gives {len(labels) + 2} scores per text but config.json"):
+        ClauseClassifier.from_pretrained(onnx_model, backend="onnx")
+
+
+def test_corrupt_onnx_file_is_a_clausetag_error(onnx_model: Path) -> None:
+    from clausetag.errors import ClausetagError
+    from clausetag.inference import ClauseClassifier
+
+    (onnx_model / "onnx").mkdir()
+    (onnx_model / "onnx" / "model.onnx").write_bytes(b"\x08\x07garbage" * 10)
+    with pytest.raises(ClausetagError, match="cannot load the model"):
+        ClauseClassifier.from_pretrained(onnx_model, backend="onnx")
+
+
+# --------------------------------------------------------------------------- issue 15: Python API
+
+
+@pytest.fixture(scope="module")
+def api(tiny_model: Path) -> Any:
+    from clausetag.inference import ClauseClassifier
+
+    return ClauseClassifier.from_pretrained(tiny_model)
+
+
+API_CASES: dict[str, tuple[Callable[[Any], Any], str]] = {
+    "predict(None)": (lambda c: c.predict(None), "expects a list of texts, not NoneType"),
+    "predict(5)": (lambda c: c.predict(5), "expects a list of texts, not int"),
+    "predict(b'bytes')": (lambda c: c.predict(b"x"), "not a single string"),
+    "predict([None])": (lambda c: c.predict([None]), "item 0 is NoneType"),
+    "predict(batch_size=-1)": (
+        lambda c: c.predict(["x"], batch_size=-1),
+        "batch_size must be a whole number",
+    ),
+    "predict(batch_size=0)": (lambda c: c.predict(["x"], batch_size=0), "batch_size must be a whole number"),
+    "predict(batch_size=1.5)": (lambda c: c.predict(["x"], batch_size=1.5), "batch_size must be"),
+    "predict(batch_size=True)": (lambda c: c.predict(["x"], batch_size=True), "batch_size must be"),
+    "predict(threshold=nan)": (lambda c: c.predict(["x"], threshold=math.nan), "threshold must be a number"),
+    "predict(threshold=-1)": (lambda c: c.predict(["x"], threshold=-1), "threshold must be in [0, 1]"),
+    "predict(threshold=2)": (lambda c: c.predict(["x"], threshold=2), "threshold must be in [0, 1]"),
+    "predict(threshold='0.5')": (lambda c: c.predict(["x"], threshold="0.5"), "threshold must be a number"),
+    "predict([''])": (lambda c: c.predict(["x", ""]), "text 1 is empty"),
+    "predict(['  '])": (lambda c: c.predict(["  \n"]), "text 0 is empty"),
+    "predict(zero-width)": (lambda c: c.predict(["\u200b\u2060"]), "text 0 is empty"),
+    "predict_proba(batch_size=-1)": (lambda c: c.predict_proba(["x"], batch_size=-1), "batch_size must be"),
+    "tag_document(None)": (
+        lambda c: c.tag_document(None),
+        "expects the policy text as a string, not NoneType",
+    ),
+    "tag_document(threshold=nan)": (lambda c: c.tag_document("x", threshold=math.nan), "threshold must be"),
+    "tag_document(batch_size=0)": (lambda c: c.tag_document("x", batch_size=0), "batch_size must be"),
+    "tag_document(lang=5)": (lambda c: c.tag_document("x", lang=5), "lang must be"),
+}
+
+
+@pytest.mark.parametrize("case", list(API_CASES))
+def test_api_bad_arguments_raise_clausetag_error(case: str, api: Any) -> None:
+    from clausetag.errors import ClausetagError
+
+    call, expected = API_CASES[case]
+    with pytest.raises(ClausetagError) as exc:
+        call(api)
+    assert expected in str(exc.value)
+
+
+def test_api_accepts_any_iterable_of_strings(api: Any) -> None:
+    texts = ["We keep data for 5 years.", "You can object."]
+    expected = [p.scores for p in api.predict(texts)]
+    assert [p.scores for p in api.predict(t for t in texts)] == expected
+    assert [p.scores for p in api.predict(tuple(texts))] == expected
+    assert [p.text for p in api.predict(iter(texts))] == texts
+    assert api.tag_document("\u200b\n\ufeff\n") == []  # zero-width lines are no units
+
+
+def test_from_pretrained_on_a_broken_tokenizer(tiny_model: Path, tmp_path: Path) -> None:
+    from clausetag.errors import ClausetagError
+    from clausetag.inference import ClauseClassifier
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model, ignore=shutil.ignore_patterns("onnx"))
+    (model / "tokenizer.json").write_bytes(b"\x00\x01 not a tokenizer")
+    with pytest.raises(ClausetagError, match="cannot load the model"):
+        ClauseClassifier.from_pretrained(model)
+
+
+# --------------------------------------------------------------------------- issue 15: readers
+
+
+def test_max_bytes_is_enforced_while_reading_a_pipe(tiny_model: Path, tmp_path: Path, capsys) -> None:
+    """A pipe has no size to stat: the limit holds while reading (as for /dev/zero)."""
+    read_end, write_end = os.pipe()
+
+    def feed() -> None:
+        with contextlib.suppress(OSError), os.fdopen(write_end, "wb") as fh:
+            for _ in range(64):
+                fh.write(b"We keep data. " * 4096)
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    out = tmp_path / "o.jsonl"
+    try:
+        code = cli(
+            [
+                "predict",
+                "--model",
+                str(tiny_model),
+                f"/dev/fd/{read_end}",
+                "--max-bytes",
+                "100000",
+                "-o",
+                str(out),
+            ]
+        )
+    finally:
+        os.close(read_end)
+        writer.join(timeout=10)
+    assert_clean_failure(
+        code, capsys.readouterr().err, f"/dev/fd/{read_end}: more than the 100.0 kB limit", out
+    )
+
+
+def test_read_limited_stops_an_endless_stream() -> None:
+    from clausetag.errors import ClausetagError
+    from clausetag.io import read_limited
+
+    class Endless:
+        def read(self, n: int) -> bytes:
+            return b"a" * n
+
+    with pytest.raises(ClausetagError, match=r"endless: more than the 1\.0 kB limit"):
+        read_limited(Endless(), "endless", 1000)  # type: ignore[arg-type]
+
+
+#: Inputs that took minutes (quadratic regex or tree building) and now take well under a second.
+MARKUP_BOMBS: dict[str, tuple[str, str]] = {
+    "200 000 nested <div>": ("html", "<div>" * 200_000 + "x" + "</div>" * 200_000),
+    "nested <b> and <span>": ("html", "<b><span>" * 100_000 + "x"),
+    "unclosed tags": ("html", "<a " * 200_000 + ">We keep data."),
+    "markdown unclosed bold": ("md", "**a " * 200_000),
+    "markdown unclosed links": ("md", "[a " * 200_000),
+    "markdown unclosed image targets": ("md", "![a](" * 200_000),
+    "markdown unclosed comments": ("md", "<!--" * 200_000),
+    "markdown link definitions": ("md", "[a\n" * 200_000),
+    "markdown heading of spaces": ("md", "# a" + " " * 400_000 + "b"),
+    "segmenter etc. etc.": ("txt", "etc. A " * 200_000),
+}
+
+
+@pytest.mark.parametrize("case", list(MARKUP_BOMBS))
+def test_markup_bombs_are_linear(case: str) -> None:
+    from clausetag.inference.readers import plain_text
+    from clausetag.inference.segment import segment
+
+    kind, text = MARKUP_BOMBS[case]
+    started = time.perf_counter()
+    segment(plain_text(text, kind, case))
+    assert time.perf_counter() - started < 10, "far from linear"
+
+
+def test_deep_html_keeps_its_text() -> None:
+    from clausetag.inference.readers import MAX_TREE_DEPTH, strip_html
+
+    deep = MAX_TREE_DEPTH * 3
+    html = "<div>" * deep + "<p>We keep data.</p>" + "</div>" * deep + "<h2>Rights</h2>"
+    assert strip_html(html) == "We keep data.\nRights"
+
+
+# --------------------------------------------------------------------------- issue 15: data validate
+
+
+def test_data_validate_size_message_names_no_missing_option(tmp_path: Path, capsys) -> None:
+    big = tmp_path / "big.jsonl"
+    with big.open("wb") as fh:
+        fh.truncate(25 * MB)
+    assert cli(["data", "validate", str(big)]) == 2
+    err = capsys.readouterr().err
+    assert "is larger than the" in err and "--max-bytes" not in err and "split it" in err
+
+
+def test_data_validate_catches_a_lone_surrogate(tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "a", "text": "\\ud800", "lang": "en", "labels": ["other"]}\n')
+    assert cli(["data", "validate", str(bad)]) == 2
+    assert "bad.jsonl:1: a string holds a lone surrogate" in capsys.readouterr().err

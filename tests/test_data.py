@@ -271,12 +271,15 @@ def test_split_keeps_translations_with_originals(loaded: list, dev_docs: list[st
     for u in loaded:
         if u["source"] == "translation":
             assert side[u["id"]] == side[u["orig"]], u["id"]
-        if u["source"] == "authored":
+        if u["source"] == "authored" and u["doc"] not in (dev_docs or []) and dev_docs is not None:
             assert side[u["id"]] == "train", u["id"]
     dev = {u["doc"] for u in splits["dev"]}
-    assert dev and dev.isdisjoint({u["doc"] for u in splits["train"] if u["source"] != "authored"})
+    assert dev and dev.isdisjoint({u["doc"] for u in splits["train"]})
     if dev_docs is not None:
         assert dev == set(dev_docs)
+    else:  # drawn: a fifth of the authored policies, every real document trains
+        assert len(dev) == 9 and all(d.startswith("a") for d in dev)
+        assert {u["doc"] for u in splits["train"] if u["source"] == "seed"} == set(REAL_DOCS)
 
 
 def test_split_with_a_test_document(loaded: list) -> None:

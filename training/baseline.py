@@ -22,7 +22,8 @@ from clausetag.data.corpus import DEFAULT_CORPUS_DIR, Unit, label_matrix, load_u
 from clausetag.errors import ClausetagError
 from clausetag.labels import resolve_label_set
 from clausetag.training.evaluation import headline, write_report
-from clausetag.training.metrics import full_report, tune_thresholds
+from clausetag.training.metrics import full_report
+from clausetag.training.thresholds import DEFAULT_POLICY, TRAIN_POLICIES, choose_thresholds
 
 
 @dataclass
@@ -43,9 +44,13 @@ class Baseline:
 
 
 def fit_baseline(
-    train: Sequence[Unit], dev: Sequence[Unit], labels: Sequence[str], seed: int = 42
+    train: Sequence[Unit],
+    dev: Sequence[Unit],
+    labels: Sequence[str],
+    seed: int = 42,
+    threshold_policy: str = DEFAULT_POLICY,
 ) -> Baseline:
-    """Fit on ``train``, tune per-label thresholds on ``dev``."""
+    """Fit on ``train``, choose per-label thresholds on ``dev`` by ``threshold_policy``."""
     if not train or not dev:
         raise ClausetagError("the baseline needs a non-empty train and dev split")
     y = label_matrix(train, labels)
@@ -70,8 +75,8 @@ def fit_baseline(
     if trainable:
         pipeline.fit([u["text"] for u in train], y[:, trainable])
     model = Baseline(list(labels), pipeline, np.full(len(labels), 0.5), constant)
-    model.thresholds = tune_thresholds(
-        label_matrix(dev, labels), model.predict_proba([u["text"] for u in dev])
+    model.thresholds = choose_thresholds(
+        threshold_policy, label_matrix(dev, labels), model.predict_proba([u["text"] for u in dev])
     )
     return model
 
@@ -96,6 +101,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--test_file", type=Path, default=None, help="scored and reported if given")
     parser.add_argument("--labels", type=Path, default=None)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--threshold_policy", choices=TRAIN_POLICIES, default=DEFAULT_POLICY)
     parser.add_argument("--out", type=Path, default=None, help="report directory")
     args = parser.parse_args(argv)
     labels = resolve_label_set(args.train_file, args.labels)
@@ -105,7 +111,7 @@ def main(argv: list[str]) -> int:
     else:
         splits = split_by_document(units, dev_docs=args.dev_docs, seed=args.seed)
         train, dev = splits["train"], splits["dev"]
-    model = fit_baseline(train, dev, labels, seed=args.seed)
+    model = fit_baseline(train, dev, labels, seed=args.seed, threshold_policy=args.threshold_policy)
     name, units_scored = ("test", load_units(args.test_file, labels)) if args.test_file else ("dev", dev)
     report, y_true, y_pred = score(model, units_scored)
     report["model"] = "tfidf+logreg baseline"

@@ -17,7 +17,25 @@ import numpy as np
 
 from clausetag.data.corpus import Unit, label_matrix, load_units
 from clausetag.io import atomic_writer, write_json
-from clausetag.training.metrics import full_report
+from clausetag.training.metrics import full_report, tune_thresholds
+
+#: ``--threshold-policy`` values besides a number in (0, 1) (one threshold for every label).
+THRESHOLD_CHOICES = ("saved", "flat", "oracle")
+
+
+def threshold_policy(value: str) -> str:
+    """argparse type: ``saved``, ``flat`` (0.5), ``oracle`` (tuned on the scored data) or a number."""
+    if value in THRESHOLD_CHOICES:
+        return value
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if not 0.0 < number < 1.0:
+        raise argparse.ArgumentTypeError(
+            f"{value!r}: use one of {', '.join(THRESHOLD_CHOICES)} or a number between 0 and 1"
+        )
+    return value
 
 
 def evaluate_model(
@@ -26,19 +44,35 @@ def evaluate_model(
     backend: str = "torch",
     batch_size: int = 32,
     bootstrap: int = 1000,
+    thresholds: str = "saved",
 ) -> tuple[dict[str, Any], np.ndarray, np.ndarray, list[Unit]]:
-    """Metrics of a model directory on a JSONL; also returns gold, predictions and units."""
+    """Metrics of a model directory on a JSONL; also returns gold, predictions and units.
+
+    ``thresholds``: the model's ``saved`` per-label thresholds, ``flat`` 0.5, a
+    number for every label, or ``oracle`` (tuned on this very data: an upper
+    bound, not a result).
+    """
     from clausetag.inference import ClauseClassifier
 
     clf = ClauseClassifier.from_pretrained(model_dir, backend=backend)
     units = load_units(data, clf.labels)
     proba = clf.predict_proba([u["text"] for u in units], batch_size=batch_size, progress=True)
     y_true = label_matrix(units, clf.labels)
+    if thresholds == "saved":
+        cut = clf.thresholds.astype(float)
+    elif thresholds == "oracle":
+        cut = tune_thresholds(y_true, proba)
+    else:
+        cut = np.full(len(clf.labels), 0.5 if thresholds == "flat" else float(thresholds))
+    clf.thresholds = cut.astype(np.float32)
     y_pred = clf.decide(proba).astype(int)
     report = full_report(y_true, y_pred, clf.labels, [u["lang"] for u in units], bootstrap=bootstrap)
     report["model"] = str(model_dir)
     report["data"] = str(data)
     report["backend"] = backend
+    saved_method = clf.model_dir.threshold_method
+    report["threshold_policy"] = f"saved ({saved_method})" if thresholds == "saved" else thresholds
+    report["thresholds"] = {name: round(float(t), 4) for name, t in zip(clf.labels, cut, strict=True)}
     return report, y_true, y_pred, units
 
 
@@ -49,6 +83,7 @@ def markdown(report: dict[str, Any], title: str = "clausetag evaluation") -> str
         f"# {title}",
         "",
         f"- model: `{report.get('model', '-')}`  data: `{report.get('data', '-')}`  units: {report['n']}",
+        f"- thresholds: {report.get('threshold_policy', '-')}",
         f"- macro-F1 **{report['macro_f1']:.3f}** (95% bootstrap CI {lo:.3f}–{hi:.3f}), "
         f"micro-F1 **{report['micro_f1']:.3f}**, samples-F1 {report['samples_f1']:.3f}, "
         f"exact match {report['exact_match']:.3f}",
@@ -159,8 +194,9 @@ def headline(report: dict[str, Any]) -> str:
         for lang, r in sorted(report["per_language"].items())
     )
     lo, hi = report.get("macro_f1_ci95", (float("nan"), float("nan")))
+    policy = f"  thresholds: {report['threshold_policy']}" if "threshold_policy" in report else ""
     return (
-        f"units {report['n']}  macro-F1 {report['macro_f1']:.3f} [{lo:.3f}, {hi:.3f}]  "
+        f"units {report['n']}{policy}  macro-F1 {report['macro_f1']:.3f} [{lo:.3f}, {hi:.3f}]  "
         f"micro-F1 {report['micro_f1']:.3f}  samples-F1 {report['samples_f1']:.3f}  "
         f"exact {report['exact_match']:.3f}\n{per}"
     )
@@ -175,11 +211,20 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--backend", default="torch", choices=["torch", "onnx", "onnx-int8"])
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--bootstrap", type=int, default=1000, help="resamples for the macro-F1 CI")
+    parser.add_argument(
+        "--threshold-policy",
+        "--threshold_policy",
+        dest="threshold_policy",
+        type=threshold_policy,
+        default="saved",
+        help="saved: the model's per-label thresholds (default); flat: 0.5 for every label; "
+        "a number: that threshold for every label; oracle: tuned on this data (optimistic upper bound)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     parser.add_argument("--out", type=Path, default=None, help="report directory (metrics, report.md, plots)")
     args = parser.parse_args(argv)
     report, y_true, y_pred, _ = evaluate_model(
-        args.model, args.data, args.backend, args.batch_size, args.bootstrap
+        args.model, args.data, args.backend, args.batch_size, args.bootstrap, args.threshold_policy
     )
     if args.out:
         write_report(report, y_true, y_pred, args.out, f"clausetag evaluation: {args.model.name}")

@@ -47,6 +47,7 @@ from clausetag.data.corpus import (
     leave_one_document_out,
     load_units,
     real_documents,
+    split_by_document,
 )
 from clausetag.errors import ClausetagError
 from clausetag.io import atomic_writer
@@ -182,24 +183,10 @@ def finetune_fitter(train_argv: list[str]) -> Callable[..., np.ndarray]:
     return fit
 
 
-def inner_dev_split(
-    train: Sequence[Unit], share: float = 0.2, seed: int = 42
-) -> tuple[list[Unit], list[Unit]]:
-    """Hold out a share of the authored policies (else one real document) as dev, by document."""
-    groups = document_groups(train)
-    authored = authored_documents(train, groups)
-    if len(authored) >= 5:
-        rng = np.random.default_rng(seed)
-        dev_docs = set(
-            rng.choice(authored, size=max(2, round(share * len(authored))), replace=False).tolist()
-        )
-    else:
-        real = real_documents(train, groups)
-        if len(real) < 2:
-            raise ClausetagError("need at least two training documents for a dev split")
-        dev_docs = {real[0]}
-    dev_idx = {i for d in dev_docs for i in groups[d]}
-    return [u for i, u in enumerate(train) if i not in dev_idx], [train[i] for i in sorted(dev_idx)]
+def inner_dev_split(train: Sequence[Unit], seed: int = 42) -> tuple[list[Unit], list[Unit]]:
+    """``clausetag train``'s default dev split (a share of the authored policies), inside a fold."""
+    parts = split_by_document(train, seed=seed)
+    return parts["train"], parts["dev"]
 
 
 # --- out-of-fold predictions inside the training documents ---------------------------------------

@@ -26,6 +26,8 @@ from clausetag.training.metrics import THRESHOLD_GRID, macro_f1, tune_thresholds
 POLICIES = ("flat", "dev-doc", "tuned", "shrunk", "min-support", "global")
 #: Policies that ``clausetag train`` can apply to its dev predictions.
 TRAIN_POLICIES = ("flat", "tuned", "shrunk", "min-support", "global")
+#: The default of ``clausetag train`` and ``clausetag baseline`` (chosen by the recipe study).
+DEFAULT_POLICY = "shrunk"
 SHRINK_K = 20
 MIN_SUPPORT = 20
 

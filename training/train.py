@@ -42,11 +42,13 @@ from clausetag.inference.modeldir import save_thresholds
 from clausetag.io import atomic_writer, write_json
 from clausetag.labels import resolve_label_set
 from clausetag.models.encoder import DEFAULT_ENCODER_DIR
-from clausetag.training.metrics import full_report, macro_f1, micro_f1, tune_thresholds
+from clausetag.training.metrics import full_report, macro_f1, micro_f1
+from clausetag.training.thresholds import DEFAULT_POLICY, TRAIN_POLICIES, choose_thresholds
 
 DEFAULT_OUTPUT_DIR = "models/clausetag-me5-small"
 LOSSES = ("weighted_bce", "bce", "focal")
 HEAD_INITS = ("probe", "random")
+POOLINGS = ("mean", "cls")
 #: The probe's standardised features go through tanh at this scale: nearly linear, outliers tamed.
 PROBE_SCALE = 0.5
 
@@ -103,6 +105,20 @@ class ModelArguments:
         metadata={"help": "Cap on the positive-class weight of rare labels (weighted_bce)."},
     )
     focal_gamma: float = field(default=2.0, metadata={"help": "Focusing parameter of the focal loss."})
+    pooling: str = field(
+        default="mean",
+        metadata={
+            "help": "mean: the head reads the masked mean of the last layer (E5's own sentence "
+            "embedding; BERT-style encoders); cls: the [CLS] vector (transformers' standard head)."
+        },
+    )
+    text_prefix: str | None = field(
+        default=None,
+        metadata={
+            "help": "String put before every input, saved in config.json and applied at inference "
+            "(default: E5's 'query: ' with mean pooling, none with cls)."
+        },
+    )
     head_init: str = field(
         default="probe",
         metadata={
@@ -116,6 +132,15 @@ class ModelArguments:
         metadata={
             "help": "The classifier layer learns this many times faster than the encoder "
             "(worth raising with --head_init random)."
+        },
+    )
+    threshold_policy: str = field(
+        default=DEFAULT_POLICY,
+        metadata={
+            "help": "How the per-label thresholds saved with the model are chosen on dev: "
+            "flat (0.5), tuned (best dev F1), shrunk (tuned, pulled toward 0.5 by the label's dev "
+            "support), min-support (tuned only with enough dev positives), global (one threshold). "
+            "See `clausetag experiment recipes` for the measurement behind the default."
         },
     )
     early_stopping_patience: int = field(
@@ -239,6 +264,45 @@ def positive_weights(y: np.ndarray, cap: float) -> torch.Tensor:
     return torch.tensor(np.clip(weight, 1.0, cap), dtype=torch.float32)
 
 
+def text_prefix(model_args: ModelArguments) -> str:
+    if model_args.text_prefix is not None:
+        return model_args.text_prefix
+    return "query: " if model_args.pooling == "mean" else ""
+
+
+def _model_class_and_config(model_args: ModelArguments, labels: Sequence[str]) -> tuple[Any, Any]:
+    """The head class and config for ``--pooling`` (mean pooling: BERT-style encoders only)."""
+    from transformers import AutoConfig
+
+    name = model_args.model_name_or_path
+    config = AutoConfig.from_pretrained(name)
+    common = {
+        "num_labels": len(labels),
+        "id2label": dict(enumerate(labels)),
+        "label2id": {x: i for i, x in enumerate(labels)},
+        "problem_type": "multi_label_classification",
+    }
+    if model_args.pooling == "cls":
+        for key, value in common.items():
+            setattr(config, key, value)
+        config.text_prefix = text_prefix(model_args)
+        return AutoModelForSequenceClassification, config
+    from clausetag.models.modeling import (
+        MODEL_TYPE,
+        BertMeanPoolConfig,
+        BertMeanPoolForSequenceClassification,
+    )
+
+    if config.model_type not in ("bert", MODEL_TYPE):
+        raise ClausetagError(
+            f"--pooling mean supports BERT-style encoders (such as multilingual-e5); {name} is a "
+            f"{config.model_type!r} model: pass --pooling cls"
+        )
+    fields = {k: v for k, v in config.to_dict().items() if k not in ("model_type", "architectures", *common)}
+    fields["text_prefix"] = text_prefix(model_args)
+    return BertMeanPoolForSequenceClassification, BertMeanPoolConfig(**fields, **common)
+
+
 def _load_pretrained(model_args: ModelArguments, labels: Sequence[str]) -> tuple[Any, Any]:
     name = model_args.model_name_or_path
     if not Path(name).exists() and Path(name) == DEFAULT_ENCODER_DIR:
@@ -248,13 +312,8 @@ def _load_pretrained(model_args: ModelArguments, labels: Sequence[str]) -> tuple
         )
     try:
         tokenizer = AutoTokenizer.from_pretrained(name)
-        model = AutoModelForSequenceClassification.from_pretrained(
-            name,
-            num_labels=len(labels),
-            id2label=dict(enumerate(labels)),
-            label2id={x: i for i, x in enumerate(labels)},
-            problem_type="multi_label_classification",
-        )
+        model_class, config = _model_class_and_config(model_args, labels)
+        model = model_class.from_pretrained(name, config=config)
     except (OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ClausetagError(f"cannot load the pretrained model {name!r}: {first}") from None
@@ -303,6 +362,10 @@ def run_training(
         raise ClausetagError(f"--loss must be one of {', '.join(LOSSES)}")
     if model_args.head_init not in HEAD_INITS:
         raise ClausetagError(f"--head_init must be one of {', '.join(HEAD_INITS)}")
+    if model_args.threshold_policy not in TRAIN_POLICIES:
+        raise ClausetagError(f"--threshold_policy must be one of {', '.join(TRAIN_POLICIES)}")
+    if model_args.pooling not in POOLINGS:
+        raise ClausetagError(f"--pooling must be one of {', '.join(POOLINGS)}")
     for name, part in (("train", train), ("dev", dev)):
         if not part:
             raise ClausetagError(f"the {name} split is empty (check --train_languages, --dev_docs, the data)")
@@ -314,11 +377,14 @@ def run_training(
 
     set_seed(training_args.seed)  # before the classification head is initialised
     tokenizer, model = _load_pretrained(model_args, labels)
+    prefix = model.config.text_prefix
 
     def encode(units: Sequence[Unit]) -> Any:
         ds = to_dataset(units, labels)
         ds = ds.map(
-            lambda b: tokenizer(b["text"], truncation=True, max_length=data_args.max_length),
+            lambda b: tokenizer(
+                [prefix + t for t in b["text"]], truncation=True, max_length=data_args.max_length
+            ),
             batched=True,
             remove_columns=["id", "doc", "lang", "source", "text", "labels"],
             desc="tokenising",
@@ -336,7 +402,7 @@ def run_training(
         eval_dataset=encode(dev),
         processing_class=tokenizer,
         data_collator=DataCollatorWithPadding(tokenizer),
-        compute_metrics=_dev_metrics,
+        compute_metrics=dev_metrics(model_args.threshold_policy),
         callbacks=[EarlyStoppingCallback(model_args.early_stopping_patience)]
         if model_args.early_stopping_patience > 0
         else [],
@@ -355,7 +421,7 @@ def run_training(
     model.eval()
     dev_proba = _predict_proba(trainer.model, tokenizer, dev, data_args.max_length)
     y_dev = label_matrix(dev, labels)
-    thresholds = tune_thresholds(y_dev, dev_proba)
+    thresholds = choose_thresholds(model_args.threshold_policy, y_dev, dev_proba)
     dev_report = full_report(y_dev, dev_proba >= thresholds, labels, [u["lang"] for u in dev], bootstrap=200)
     test_report = None
     if test:
@@ -381,7 +447,13 @@ def run_training(
 
 
 def _batched_forward(
-    units: Sequence[Unit], tokenizer: Any, max_length: int, fn: Any, width: int, batch: int = 64
+    units: Sequence[Unit],
+    tokenizer: Any,
+    max_length: int,
+    fn: Any,
+    width: int,
+    prefix: str = "",
+    batch: int = 64,
 ) -> np.ndarray:
     """Run ``fn(encoding) -> (batch, width)`` over length-sorted batches, rows back in input order.
 
@@ -393,7 +465,7 @@ def _batched_forward(
         for k in range(0, len(order), batch):
             idx = order[k : k + batch]
             enc = tokenizer(
-                [units[i]["text"] for i in idx],
+                [prefix + units[i]["text"] for i in idx],
                 truncation=True,
                 max_length=max_length,
                 padding=True,
@@ -411,6 +483,7 @@ def _predict_proba(model: Any, tokenizer: Any, units: Sequence[Unit], max_length
         max_length,
         lambda enc: model(**enc.to(model.device)).logits,
         model.config.num_labels,
+        prefix=getattr(model.config, "text_prefix", ""),
     )
     return sigmoid(logits)
 
@@ -430,6 +503,16 @@ def _tanh_head(model: Any) -> tuple[torch.nn.Linear, torch.nn.Linear] | None:
     ):
         return clf.dense, clf.out_proj  # type: ignore[union-attr]
     return None
+
+
+def _sentence_features(model: Any, enc: Any) -> torch.Tensor:
+    """What the head's dense layer reads: the masked mean (mean pooling) or the [CLS] vector."""
+    hidden = model.base_model(**enc).last_hidden_state
+    if getattr(model.config, "pooling", "cls") == "mean":
+        from clausetag.models.modeling import mean_pool
+
+        return mean_pool(hidden, enc["attention_mask"])
+    return hidden[:, 0]
 
 
 def init_head_from_probe(
@@ -468,8 +551,9 @@ def init_head_from_probe(
         train,
         tokenizer,
         max_length,
-        lambda enc: model.base_model(**enc.to(model.device)).last_hidden_state[:, 0],
+        lambda enc: _sentence_features(model, enc.to(model.device)),
         hidden,
+        prefix=getattr(model.config, "text_prefix", ""),
     )
     model.train(was_training)
     mu = x.mean(0)
@@ -498,17 +582,17 @@ def init_head_from_probe(
     )
 
 
-def _dev_metrics(eval_pred: Any) -> dict[str, float]:
-    """Dev F1 at per-label tuned thresholds, as the saved model will be used.
+def dev_metrics(policy: str) -> Any:
+    """Dev F1 at the thresholds ``policy`` picks, as the saved model will be used."""
 
-    At a fixed 0.5 an under-trained model scores 0 for several epochs, which
-    would stop training early and pick an arbitrary checkpoint.
-    """
-    logits, y = eval_pred
-    proba = sigmoid(np.asarray(logits))
-    y = np.asarray(y) > 0.5
-    pred = proba >= tune_thresholds(y, proba)
-    return {"macro_f1": macro_f1(y, pred), "micro_f1": micro_f1(y, pred)}
+    def compute(eval_pred: Any) -> dict[str, float]:
+        logits, y = eval_pred
+        proba = sigmoid(np.asarray(logits))
+        y = np.asarray(y) > 0.5
+        pred = proba >= choose_thresholds(policy, y, proba)
+        return {"macro_f1": macro_f1(y, pred), "micro_f1": micro_f1(y, pred)}
+
+    return compute
 
 
 def _versions() -> dict[str, str]:
@@ -541,11 +625,15 @@ def _save_model_dir(
     tokenizer.save_pretrained(str(out))
     for stray in ("training_args.bin",):  # pickled by Trainer; the contract has no pickles
         (out / stray).unlink(missing_ok=True)
+    dev_support = label_matrix(dev, result.labels).sum(0)
     save_thresholds(
         out,
         result.labels,
         dict(zip(result.labels, result.thresholds, strict=True)),
         data_args.max_length,
+        method=f"{model_args.threshold_policy} on dev ({len(dev)} units, documents: "
+        f"{', '.join(sorted({u['doc'] for u in dev}))})",
+        support=dict(zip(result.labels, map(int, dev_support), strict=True)),
     )
     write_json(
         out / "training_args.json",
@@ -635,6 +723,9 @@ def model_card(
         "",
         f"- data: `{data_args.train_file}` — {len(train)} train units, {len(dev)} dev units "
         f"(dev documents: {', '.join(dev_docs)}; translations stay with their originals)",
+        f"- thresholds: {model_args.threshold_policy} on the dev units (the table above gives each "
+        "label's dev support)",
+        f"- pooling: {model_args.pooling}; input prefix: {text_prefix(model_args)!r}",
         f"- loss: {model_args.loss}; head init: {model_args.head_init}; "
         f"embeddings frozen: {model_args.freeze_embeddings}; max length: {data_args.max_length}",
         f"- epochs: {training_args.num_train_epochs}, lr {training_args.learning_rate}, "
