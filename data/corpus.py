@@ -114,7 +114,7 @@ def validate_units(units: Sequence[Unit], labels: Sequence[str], bundled: bool =
     problems: list[Problem] = []
     seen: dict[str, str] = {}
     for u in units:
-        where = u.get("_where", str(u.get("id")))
+        where = _where(u)
 
         def bad(msg: str, where: str = where) -> None:
             problems.append(Problem(where, msg))
@@ -152,7 +152,7 @@ def validate_units(units: Sequence[Unit], labels: Sequence[str], bundled: bool =
     for u in units:
         if u.get("source") == "translation":
             orig = u.get("orig")
-            where = u.get("_where", str(u.get("id")))
+            where = _where(u)
             if not orig:
                 problems.append(Problem(where, "a translation needs 'orig' (its original's id)"))
             elif orig not in ids:
