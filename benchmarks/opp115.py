@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from clausetag.data.corpus import Unit, label_matrix, split_by_document
+from clausetag.data.corpus import CorpusUnit, label_matrix, split_by_document
 from clausetag.data.opp115 import OPP115_CATEGORIES, ordered, read_opp115, to_opp115
 from clausetag.errors import ClausetagError
 from clausetag.io import write_json
@@ -54,7 +54,7 @@ PUBLISHED: dict[str, Any] = {
 }
 
 
-def load_corpus(root: Path, labels_from: str) -> list[Unit]:
+def load_corpus(root: Path, labels_from: str) -> list[CorpusUnit]:
     """OPP-115 segments with the chosen gold: consolidation union, or a published split's
     labels (Majority: at least two of three annotators) pooled from its three files; a
     segment in two files (boilerplate repeated in one policy) becomes one unit."""
@@ -64,7 +64,7 @@ def load_corpus(root: Path, labels_from: str) -> list[Unit]:
             raise ClausetagError(f"{root}: give OPP-115's folder or its consolidation folder")
         return parts[""]
     folder = root / "benchmark_splits" / labels_from.capitalize()
-    merged: dict[tuple[str, str], Unit] = {}
+    merged: dict[tuple[str, str], CorpusUnit] = {}
     for part in read_opp115(folder).parts.values():
         for u in part:
             if u["doc"] == "unknown":
@@ -74,15 +74,15 @@ def load_corpus(root: Path, labels_from: str) -> list[Unit]:
     return list(merged.values())
 
 
-def published_split(root: Path) -> dict[str, list[Unit]]:
+def published_split(root: Path) -> dict[str, list[CorpusUnit]]:
     """The published (leaky) Majority split as it is, for the baseline's reference figure."""
     parts = read_opp115(root / "benchmark_splits" / "Majority").parts
     return {"train": parts["train"], "dev": parts["validation"], "test": parts["test"]}
 
 
 def split_policies(
-    units: Sequence[Unit], seed: int, test_fraction: float, dev_fraction: float
-) -> dict[str, list[Unit]]:
+    units: Sequence[CorpusUnit], seed: int, test_fraction: float, dev_fraction: float
+) -> dict[str, list[CorpusUnit]]:
     """Train/dev/test by policy: shuffled policy ids, at least one policy in dev and test."""
     docs = sorted({u["doc"] for u in units}, key=lambda d: (len(d), d))
     if len(docs) < 3:
@@ -107,7 +107,7 @@ def summary_row(name: str, report: dict[str, Any], seconds: float) -> dict[str, 
 
 
 def run_baseline(
-    splits: dict[str, list[Unit]], labels: Sequence[str], seed: int, out: Path, name: str = ""
+    splits: dict[str, list[CorpusUnit]], labels: Sequence[str], seed: int, out: Path, name: str = ""
 ) -> dict[str, Any]:
     """TF-IDF + logistic regression, thresholds tuned on the dev policies."""
     from clausetag.training.baseline import fit_baseline, score
@@ -122,7 +122,7 @@ def run_baseline(
 
 
 def run_transformer(
-    splits: dict[str, list[Unit]], labels: Sequence[str], train_argv: list[str], out: Path, source: Path
+    splits: dict[str, list[CorpusUnit]], labels: Sequence[str], train_argv: list[str], out: Path, source: Path
 ) -> dict[str, Any]:
     """``clausetag train``'s own code on the policy split; the model directory goes to ``out``."""
     from clausetag.inference import ClauseClassifier
@@ -158,7 +158,7 @@ def segment_predictions(model_dir: Path, texts: Sequence[str]) -> tuple[np.ndarr
     return y, clf.labels
 
 
-def score_own_scheme_model(model_dir: Path, test: Sequence[Unit], out: Path) -> dict[str, Any]:
+def score_own_scheme_model(model_dir: Path, test: Sequence[CorpusUnit], out: Path) -> dict[str, Any]:
     """A model on our 17 labels, its predictions projected onto OPP-115, against OPP-115 gold."""
     started = time.perf_counter()
     y_ours, labels = segment_predictions(model_dir, [u["text"] for u in test])
@@ -185,7 +185,7 @@ def markdown_rows(rows: Sequence[dict[str, Any]], n_test_docs: int, seed: int, l
     return "\n".join(lines)
 
 
-def tiny_encoder(work: Path, units: Sequence[Unit]) -> Path:
+def tiny_encoder(work: Path, units: Sequence[CorpusUnit]) -> Path:
     """The random tiny encoder of the tests, with a vocabulary from these texts."""
     from clausetag.models.tiny import build_tiny_encoder
 
@@ -220,7 +220,9 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     return args, [a for a in rest if a != "--"]
 
 
-def run_all(args: argparse.Namespace, train_argv: list[str], splits: dict[str, list[Unit]]) -> list[dict]:
+def run_all(
+    args: argparse.Namespace, train_argv: list[str], splits: dict[str, list[CorpusUnit]]
+) -> list[dict]:
     """Every model the arguments ask for, on the same policy split."""
     labels = list(OPP115_CATEGORIES)
     rows = []

@@ -7,9 +7,11 @@ missing optional extra becomes an install hint instead of a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from clausetag import __version__
 from clausetag.errors import ClausetagError
@@ -71,10 +73,49 @@ def missing_extra_message(exc: ModuleNotFoundError, default_extra: str = "") -> 
     return f"this needs the Python package '{top}', which is not installed: {hint}"
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a record comes (pytest's capsys swaps it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(logging.Formatter("clausetag: %(message)s"))
+
+    @property
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def command_logging() -> Iterator[None]:
+    """While a command runs, the library's log records (``clausetag.*``, INFO and up) go to stderr.
+
+    Library code logs; only the command line decides where it goes, so an
+    embedding application keeps its own logging configuration.
+    """
+    logger = logging.getLogger("clausetag")
+    if any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        yield
+        return
+    handler = _StderrHandler()
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
 def run(func: Callable[[list[str]], int | None], argv: list[str], extra: str = "") -> int:
     """Run a command function and map user errors to a message and exit status 2."""
     try:
-        return int(func(argv) or 0)
+        with command_logging():
+            return int(func(argv) or 0)
     except ClausetagError as exc:
         print(f"clausetag: error: {exc}", file=sys.stderr)
         return 2
@@ -109,5 +150,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run(call, rest, extra)
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # `python -m clausetag.cli`; `python -m clausetag` is clausetag/__main__.py
     sys.exit(main())

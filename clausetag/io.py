@@ -10,6 +10,10 @@ command ever leaves a half-written file behind (the brief's contract):
   is not a regular file (``/dev/null``, ``/dev/stdout``, a FIFO): those are
   written as a stream and never replaced; ``output_lock`` keeps a second run
   from writing the same file and clears temporary files a killed run left.
+  ``atomic_path`` is the one primitive under it, also for writers that need a
+  path (a folder from ``save_pretrained``, an ONNX file): the encoder build,
+  the model-directory writer and ``export-onnx`` all use it. ``human_bytes``
+  is the one wording of sizes in messages.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import fcntl
 import json
 import os
 import re
+import shutil
 import signal
 import stat
 import tempfile
@@ -151,11 +156,71 @@ def _stream_writer(target: OutputTarget, mode: str) -> Iterator[IO[Any]]:
         raise
 
 
-def _publish(tmp: str, final: Path) -> None:
-    umask = os.umask(0)  # mkstemp makes the file private; give it the usual mode
+def _give_usual_mode(path: Path, directory: bool) -> None:
+    """mkstemp/mkdtemp make private paths; give the mode a plain ``open``/``mkdir`` would."""
+    umask = os.umask(0)
     os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    os.replace(tmp, final)
+    os.chmod(path, (0o777 if directory else 0o666) & ~umask)
+
+
+def _replace_dir(tmp: Path, final: Path) -> None:
+    """Rename folder ``tmp`` onto ``final``; an existing folder is moved aside first, then deleted."""
+    if final.is_symlink() or not final.exists():
+        os.replace(tmp, final)
+        return
+    if not final.is_dir():
+        final.unlink()
+        os.replace(tmp, final)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=final.parent))
+    os.replace(final, old)  # onto an empty folder: allowed by rename(2)
+    try:
+        os.replace(tmp, final)
+    except OSError:
+        os.replace(old, final)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _discard(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
+@contextlib.contextmanager
+def atomic_path(final: str | Path, directory: bool = False, name: str | None = None) -> Iterator[Path]:
+    """A temporary file (or, with ``directory``, folder) beside ``final``, renamed onto it on success.
+
+    The one atomic-write primitive, for writers that need a path rather than a
+    handle (``save_pretrained``, the ONNX exporter, a model directory). On any
+    exception the temporary path is removed and ``final`` is left as it was, so
+    a reader never sees a half-written file or folder. ``name``: how messages
+    call the output (default: ``final``).
+    """
+    final = Path(final)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        prefix = f".{final.name}."
+        if directory:
+            tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=final.parent))
+        else:
+            fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=final.parent)
+            os.close(fd)
+            tmp = Path(tmp_name)
+    except OSError as exc:
+        raise ClausetagError(f"{name or final}: cannot write ({os_reason(exc)})") from None
+    try:
+        yield tmp
+        _give_usual_mode(tmp, directory)
+        if directory:
+            _replace_dir(tmp, final)
+        else:
+            os.replace(tmp, final)
+    finally:
+        _discard(tmp)  # nothing left to remove after the rename
 
 
 @contextlib.contextmanager
@@ -172,20 +237,14 @@ def atomic_writer(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
         with _stream_writer(target, mode) as fh:
             yield fh
         return
+    tmp = ""
     try:
-        target.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.path.name}.", suffix=".tmp", dir=target.path.parent)
+        with atomic_path(target.path, name=target.given) as staged:
+            tmp = str(staged)
+            with open(staged, mode, encoding=None if "b" in mode else "utf-8") as fh:
+                yield fh
     except OSError as exc:
-        raise _write_error(target, exc) from None
-    try:
-        encoding = None if "b" in mode else "utf-8"
-        with os.fdopen(fd, mode, encoding=encoding) as fh:
-            yield fh
-        _publish(tmp, target.path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError) and (exc.errno in _WRITE_ERRNOS or exc.filename == tmp):
+        if exc.errno in _WRITE_ERRNOS or (tmp and exc.filename == tmp):
             raise _write_error(target, exc) from None
         raise
 

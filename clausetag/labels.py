@@ -8,10 +8,12 @@ so a researcher's own scheme (e.g. OPP-115's ten categories) works the same way.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
 from clausetag.errors import ClausetagError
+from clausetag.io import check_strings, is_blank, read_text
 
 #: The labels of ``spec/labels.md`` (v1), in the spec's table order.
 DEFAULT_LABELS: tuple[str, ...] = (
@@ -40,6 +42,8 @@ EXCLUSIVE_LABEL = "other"
 
 #: A file beside a corpus that names its label scheme (see ``resolve_label_set``).
 LABELS_FILE = "labels.json"
+#: A label list is a few hundred bytes; a larger ``--labels`` file is the wrong file.
+LABEL_FILE_MAX_BYTES = 1024 * 1024
 
 
 def resolve_label_set(data_path: str | Path | None = None, labels: str | Path | None = None) -> list[str]:
@@ -63,15 +67,15 @@ def resolve_label_set(data_path: str | Path | None = None, labels: str | Path | 
 def load_label_file(path: str | Path) -> list[str]:
     """Read a label list: a JSON array of names, or a text file with one name per line."""
     p = Path(path)
-    try:
-        raw = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ClausetagError(f"cannot read label file {p}: {exc.strerror}") from None
+    # Size, binary, encoding and emptiness checks: a wrong --labels file is one message.
+    raw = read_text(p, LABEL_FILE_MAX_BYTES, hint="is this a label list?")
     if p.suffix == ".json":
         try:
             labels = json.loads(raw)
         except json.JSONDecodeError as exc:
             raise ClausetagError(f"{p}: not valid JSON ({exc.msg})") from None
+        except (RecursionError, ValueError):  # nested too deeply; an integer too long to read
+            raise ClausetagError(f"{p}: expected a JSON array of label names") from None
         if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
             raise ClausetagError(f"{p}: expected a JSON array of label names")
     else:
@@ -80,14 +84,20 @@ def load_label_file(path: str | Path) -> list[str]:
 
 
 def check_label_set(labels: Iterable[str], source: str = "label set") -> list[str]:
-    """Refuse empty or duplicated label lists: they silently break multi-hot encoding."""
+    """Refuse empty or duplicated label lists: they silently break multi-hot encoding.
+
+    Names are strings without NUL or lone surrogates (they are written to JSON
+    and printed), shown quoted in messages so a name with a newline stays on one line.
+    """
     out = list(labels)
     if not out:
         raise ClausetagError(f"{source}: the label set is empty")
-    dupes = sorted({x for x in out if out.count(x) > 1})
+    if not all(isinstance(x, str) for x in out):
+        raise ClausetagError(f"{source}: label names must be strings")
+    check_strings(out, source)
+    dupes = sorted(x for x, n in Counter(out).items() if n > 1)
     if dupes:
-        raise ClausetagError(f"{source}: duplicated labels: {', '.join(dupes)}")
-    blank = [x for x in out if not x.strip()]
-    if blank:
+        raise ClausetagError(f"{source}: duplicated labels: {', '.join(map(repr, dupes))}")
+    if any(map(is_blank, out)):
         raise ClausetagError(f"{source}: a label name is empty")
     return out

@@ -7,6 +7,7 @@ imports ``datasets`` itself.
 
 from clausetag.data.corpus import (
     DEFAULT_CORPUS_DIR,
+    CorpusUnit,
     Unit,
     document_groups,
     label_matrix,
@@ -19,6 +20,7 @@ from clausetag.data.corpus import (
 
 __all__ = [
     "DEFAULT_CORPUS_DIR",
+    "CorpusUnit",
     "Unit",
     "document_groups",
     "label_matrix",

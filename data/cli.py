@@ -10,6 +10,7 @@ from clausetag.data.corpus import DEFAULT_CORPUS_DIR, corpus_files, is_bundled, 
 from clausetag.data.stats import count_table, markdown_table
 from clausetag.errors import ClausetagError
 from clausetag.labels import resolve_label_set
+from clausetag.options import add_labels, add_output, add_overwrite
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -56,14 +57,17 @@ def main(argv: list[str]) -> int:
     ]:
         p = sub.add_parser(name, help=help_)
         p.add_argument("path", nargs="?", type=Path, default=DEFAULT_CORPUS_DIR)
-        p.add_argument("--labels", type=Path, default=None, help="label list (JSON array or one per line)")
+        add_labels(p)
         p.set_defaults(func=func)
     opp = sub.add_parser("import-opp115", help="convert OPP-115 CSVs into clausetag JSONL")
     opp.add_argument("path", type=Path, help="consolidation folder, benchmark split CSV or folder")
-    opp.add_argument(
-        "--out", type=Path, required=True, help="output JSONL (labels.json is written beside it)"
+    add_output(
+        opp,
+        "output JSONL, or a folder for a benchmark split (labels.json is written beside it)",
+        required=True,
+        type=Path,
     )
-    opp.add_argument("--force", action="store_true", help="overwrite an existing output")
+    add_overwrite(opp)
     opp.set_defaults(func=_import_opp115)
     mapping = sub.add_parser("opp115-mapping", help="print the clausetag <-> OPP-115 label mapping")
     mapping.set_defaults(func=_opp115_mapping)

@@ -2,7 +2,9 @@
 
 A unit is ``{"id", "doc", "lang", "text", "labels", "source", "orig"?}``. Only
 ``text``, ``lang`` and ``labels`` are required from outside data: missing ids and
-docs are derived, so any JSONL in that shape trains and evaluates.
+docs are derived, so any JSONL in that shape trains and evaluates. Other fields
+are the user's and are carried through untouched; ``source`` is checked against
+the corpus's own values only for the bundled corpus.
 """
 
 from __future__ import annotations
@@ -27,7 +29,12 @@ DEFAULT_CORPUS_DIR = Path(__file__).resolve().parent / "corpus"
 SOURCES = ("seed", "translation", "authored")
 
 
-class Unit(TypedDict, total=False):
+class CorpusUnit(TypedDict, total=False):
+    """One labelled unit of a corpus JSONL (not ``inference.readers.InputUnit``, a unit to tag).
+
+    Fields other than these are the user's: they are read and kept untouched.
+    """
+
     id: str
     doc: str
     lang: str
@@ -40,6 +47,10 @@ class Unit(TypedDict, total=False):
     note: str
     # where the unit was read from, for error messages; never written back
     _where: str
+
+
+#: The former name, kept for code written against it.
+Unit = CorpusUnit
 
 
 def corpus_files(path: str | Path | None = None) -> list[Path]:
@@ -88,11 +99,11 @@ def normalised(text: str) -> str:
     return re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text)).strip().casefold()
 
 
-def _read(paths: Iterable[Path]) -> list[Unit]:
-    units: list[Unit] = []
+def _read(paths: Iterable[Path]) -> list[CorpusUnit]:
+    units: list[CorpusUnit] = []
     for path in paths:
         for lineno, rec in iter_jsonl(path, required=("text", "lang", "labels")):
-            unit: Unit = {k: v for k, v in rec.items() if k in Unit.__annotations__}  # type: ignore[assignment]
+            unit: CorpusUnit = dict(rec)  # type: ignore[assignment]  # unknown fields carried through
             unit["_where"] = f"{path}:{lineno}"
             unit.setdefault("id", f"{path.stem}:{lineno}")
             unit.setdefault("doc", path.stem)
@@ -101,7 +112,9 @@ def _read(paths: Iterable[Path]) -> list[Unit]:
     return units
 
 
-def validate_units(units: Sequence[Unit], labels: Sequence[str], bundled: bool = False) -> list[Problem]:
+def validate_units(
+    units: Sequence[CorpusUnit], labels: Sequence[str], bundled: bool = False
+) -> list[Problem]:
     """Every problem in the units, each tied to its file and line (warnings flagged).
 
     Checks the brief's rules: known labels only, no empty text or label list,
@@ -160,7 +173,7 @@ def validate_units(units: Sequence[Unit], labels: Sequence[str], bundled: bool =
     return problems + consistency_problems(units)
 
 
-def consistency_problems(units: Sequence[Unit]) -> list[Problem]:
+def consistency_problems(units: Sequence[CorpusUnit]) -> list[Problem]:
     """The label scheme's consistency rules, each naming both units' file:line.
 
     - identical (normalised) texts in one document and language carry identical
@@ -171,7 +184,7 @@ def consistency_problems(units: Sequence[Unit]) -> list[Problem]:
     """
     problems: list[Problem] = []
     valid = [u for u in units if isinstance(u.get("text"), str) and isinstance(u.get("labels"), list)]
-    first: dict[tuple[str, str, str], Unit] = {}
+    first: dict[tuple[str, str, str], CorpusUnit] = {}
     for u in valid:
         key = (str(u.get("doc")), str(u.get("lang")), normalised(u["text"]))
         seen = first.setdefault(key, u)
@@ -206,7 +219,7 @@ def consistency_problems(units: Sequence[Unit]) -> list[Problem]:
     return problems
 
 
-def _where(u: Unit) -> str:
+def _where(u: CorpusUnit) -> str:
     return u.get("_where", str(u.get("id")))
 
 
@@ -214,7 +227,7 @@ def load_units(
     path: str | Path | None = None,
     labels: Sequence[str] | None = None,
     validate: bool = True,
-) -> list[Unit]:
+) -> list[CorpusUnit]:
     """Load a corpus (directory or JSONL); with ``labels``, refuse invalid units."""
     units = _read(corpus_files(path))
     if validate and labels is not None:
@@ -230,12 +243,12 @@ def load_units(
     return units
 
 
-def public(unit: Unit) -> dict[str, Any]:
+def public(unit: CorpusUnit) -> dict[str, Any]:
     """The unit without bookkeeping fields, as it is written to JSONL."""
     return {k: v for k, v in unit.items() if not k.startswith("_")}
 
 
-def document_groups(units: Sequence[Unit]) -> dict[str, list[int]]:
+def document_groups(units: Sequence[CorpusUnit]) -> dict[str, list[int]]:
     """Indices of units per document; a translation joins its original's document.
 
     Splitting by these groups keeps a policy and its translation on one side,
@@ -252,7 +265,7 @@ def document_groups(units: Sequence[Unit]) -> dict[str, list[int]]:
     return groups
 
 
-def label_matrix(units: Sequence[Unit], labels: Sequence[str]) -> np.ndarray:
+def label_matrix(units: Sequence[CorpusUnit], labels: Sequence[str]) -> np.ndarray:
     """0/1 matrix (units × labels) in the order of ``labels``; unknown labels are refused by name."""
     index = {x: i for i, x in enumerate(labels)}
     unknown = sorted({x for u in units for x in u["labels"]} - set(index))
@@ -267,20 +280,20 @@ def label_matrix(units: Sequence[Unit], labels: Sequence[str]) -> np.ndarray:
     return y
 
 
-def authored_ids(units: Sequence[Unit]) -> set[str]:
+def authored_ids(units: Sequence[CorpusUnit]) -> set[str]:
     """Ids of authored units and of their translations: training-side text, never scored."""
     own = {u["id"] for u in units if u.get("source") == "authored"}
     return own | {u["id"] for u in units if u.get("source") == "translation" and u.get("orig") in own}
 
 
-def real_documents(units: Sequence[Unit], groups: dict[str, list[int]] | None = None) -> list[str]:
+def real_documents(units: Sequence[CorpusUnit], groups: dict[str, list[int]] | None = None) -> list[str]:
     """Documents that hold real text; authored policies (and their translations) train only."""
     groups = document_groups(units) if groups is None else groups
     authored = authored_ids(units)
     return sorted(d for d, idx in groups.items() if any(units[i]["id"] not in authored for i in idx))
 
 
-def authored_documents(units: Sequence[Unit], groups: dict[str, list[int]] | None = None) -> list[str]:
+def authored_documents(units: Sequence[CorpusUnit], groups: dict[str, list[int]] | None = None) -> list[str]:
     """Documents made only of authored text (and its translations)."""
     groups = document_groups(units) if groups is None else groups
     real = set(real_documents(units, groups))
@@ -292,7 +305,7 @@ MIN_AUTHORED_FOR_DEV = 5
 
 
 def default_dev_documents(
-    units: Sequence[Unit], fraction: float = 0.2, seed: int = 42, exclude: Sequence[str] = ()
+    units: Sequence[CorpusUnit], fraction: float = 0.2, seed: int = 42, exclude: Sequence[str] = ()
 ) -> list[str]:
     """Dev documents drawn with ``seed``: a share of the authored policies when there are enough.
 
@@ -314,12 +327,12 @@ def default_dev_documents(
 
 
 def split_by_document(
-    units: Sequence[Unit],
+    units: Sequence[CorpusUnit],
     dev_docs: Sequence[str] | None = None,
     test_docs: Sequence[str] | None = None,
     dev_fraction: float = 0.2,
     seed: int = 42,
-) -> dict[str, list[Unit]]:
+) -> dict[str, list[CorpusUnit]]:
     """Document-level train/dev(/test) split. Authored units train, or are dev when named.
 
     Without explicit documents, dev is ``default_dev_documents``.
@@ -330,7 +343,7 @@ def split_by_document(
         raise ClausetagError(f"no such document(s) in the data: {', '.join(unknown)}")
     test = list(test_docs or [])
     dev = list(dev_docs) if dev_docs is not None else default_dev_documents(units, dev_fraction, seed, test)
-    out: dict[str, list[Unit]] = {"train": [], "dev": [], "test": []}
+    out: dict[str, list[CorpusUnit]] = {"train": [], "dev": [], "test": []}
     authored = authored_ids(units)
     for doc, idx in groups.items():
         for i in idx:
@@ -345,7 +358,9 @@ def split_by_document(
     return out
 
 
-def leave_one_document_out(units: Sequence[Unit]) -> list[tuple[str, list[Unit], list[Unit]]]:
+def leave_one_document_out(
+    units: Sequence[CorpusUnit],
+) -> list[tuple[str, list[CorpusUnit], list[CorpusUnit]]]:
     """``(held_out_doc, train, test)`` per real document, translation held out with it."""
     groups = document_groups(units)
     folds = []

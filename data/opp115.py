@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from clausetag.data.corpus import Unit, public
+from clausetag.data.corpus import CorpusUnit, public
 from clausetag.errors import ClausetagError
 from clausetag.io import atomic_writer, read_text, write_json
 from clausetag.labels import DEFAULT_LABELS, LABELS_FILE
@@ -275,11 +275,11 @@ def ordered(categories: Iterable[str]) -> list[str]:
 class Imported:
     """What an import produced, per output name, plus counts for the summary line."""
 
-    parts: dict[str, list[Unit]]
+    parts: dict[str, list[CorpusUnit]]
     notes: dict[str, int] = field(default_factory=dict)
 
 
-def convert_policy(csv_path: Path, html_path: Path) -> tuple[list[Unit], int]:
+def convert_policy(csv_path: Path, html_path: Path) -> tuple[list[CorpusUnit], int]:
     """One policy's annotated segments as units; also the number of segments without a category."""
     if not html_path.is_file():
         raise ClausetagError(f"{csv_path}: its policy text {html_path} is missing")
@@ -292,7 +292,7 @@ def convert_policy(csv_path: Path, html_path: Path) -> tuple[list[Unit], int]:
                 f"({len(segments)} segments separated by {SEGMENT_SEPARATOR})"
             )
     doc = policy_id(csv_path)
-    units: list[Unit] = []
+    units: list[CorpusUnit] = []
     for seg, text in enumerate(segments):
         if seg not in annotated or not text:
             continue
@@ -312,7 +312,7 @@ def convert_policy(csv_path: Path, html_path: Path) -> tuple[list[Unit], int]:
 
 def convert_consolidation(csv_files: Sequence[Path], html_dir: Path) -> Imported:
     """All policies of a consolidation folder, in policy-id order, as one part."""
-    units: list[Unit] = []
+    units: list[CorpusUnit] = []
     skipped = 0
     for path in sorted(csv_files, key=lambda p: (int(policy_id(p)), p.name)):
         part, unlabelled = convert_policy(path, html_dir / f"{path.stem}.html")
@@ -337,7 +337,7 @@ def policy_index(html_dir: Path | None) -> dict[str, str]:
     return index
 
 
-def convert_benchmark_csv(path: Path, index: dict[str, str], name: str) -> tuple[list[Unit], int]:
+def convert_benchmark_csv(path: Path, index: dict[str, str], name: str) -> tuple[list[CorpusUnit], int]:
     """One split CSV: rows merged per text, Other sub-types folded; also the unreadable row count."""
     merged: dict[str, set[str]] = {}
     broken = 0
@@ -353,7 +353,7 @@ def convert_benchmark_csv(path: Path, index: dict[str, str], name: str) -> tuple
             broken += 1
             continue
         merged.setdefault(text, set()).add(label)
-    units: list[Unit] = [
+    units: list[CorpusUnit] = [
         {
             "id": f"{name}:{k}",
             "doc": index.get(text, "unknown"),
@@ -370,7 +370,7 @@ def convert_benchmark_csv(path: Path, index: dict[str, str], name: str) -> tuple
 def convert_benchmark(csv_files: dict[str, Path], html_dir: Path | None) -> Imported:
     """Benchmark split CSVs (name -> path), each to its own part."""
     index = policy_index(html_dir)
-    parts: dict[str, list[Unit]] = {}
+    parts: dict[str, list[CorpusUnit]] = {}
     broken = 0
     for name, path in csv_files.items():
         parts[name], bad = convert_benchmark_csv(path, index, name)
@@ -462,17 +462,17 @@ def output_paths(out: Path, parts: Sequence[str]) -> dict[str, Path]:
     if out.suffix == ".jsonl":
         raise ClausetagError(
             f"{out}: a benchmark split folder gives {len(parts)} files ({', '.join(parts)}): "
-            "pass a folder as --out"
+            "pass a folder as --output"
         )
     return {name: out / f"{name}.jsonl" for name in parts}
 
 
-def check_destination(paths: Iterable[Path], force: bool) -> None:
+def check_destination(paths: Iterable[Path], overwrite: bool) -> None:
     """Refuse to overwrite, and to give other data in the same folder OPP-115's label scheme."""
     paths = list(paths)
     existing = [str(p) for p in paths if p.exists()]
-    if existing and not force:
-        raise ClausetagError(f"{', '.join(existing)} already exists: pass --force to overwrite")
+    if existing and not overwrite:
+        raise ClausetagError(f"{', '.join(existing)} already exists: pass --overwrite to replace it")
     for folder in {p.parent for p in paths}:
         labels_file = folder / LABELS_FILE
         if labels_file.is_file():
@@ -493,19 +493,19 @@ def check_destination(paths: Iterable[Path], force: bool) -> None:
             )
 
 
-def write_units(path: Path, units: Sequence[Unit]) -> None:
+def write_units(path: Path, units: Sequence[CorpusUnit]) -> None:
     with atomic_writer(path) as fh:
         for u in units:
             fh.write(json.dumps(public(u), ensure_ascii=False) + "\n")
 
 
 def import_main(args: argparse.Namespace) -> int:
-    """``clausetag data import-opp115 PATH --out FILE [--force]``."""
+    """``clausetag data import-opp115 PATH -o FILE [--overwrite]``."""
     imported = read_opp115(Path(args.path))
     if not all(imported.parts.values()):
         raise ClausetagError(f"{args.path}: no annotated segments to import")
-    paths = output_paths(Path(args.out), list(imported.parts))
-    check_destination(paths.values(), bool(args.force))
+    paths = output_paths(Path(args.output), list(imported.parts))
+    check_destination(paths.values(), bool(args.overwrite))
     for name, path in paths.items():
         write_units(path, imported.parts[name])
     labels_file = next(iter(paths.values())).parent / LABELS_FILE

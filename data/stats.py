@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from clausetag.data.corpus import SOURCES, Unit
+from clausetag.data.corpus import SOURCES, CorpusUnit
 
 
-def count_table(units: Sequence[Unit], labels: Sequence[str]) -> tuple[list[str], list[list[str]]]:
+def count_table(units: Sequence[CorpusUnit], labels: Sequence[str]) -> tuple[list[str], list[list[str]]]:
     """Header and rows: one row per label, one column per (language, source) seen."""
     counts: Counter[tuple[str, str, str]] = Counter()
     for u in units:

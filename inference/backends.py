@@ -6,6 +6,7 @@ transformers are not installed at all.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -58,20 +59,28 @@ class TorchBackend:
 class OnnxBackend:
     """onnxruntime on ``onnx/model.onnx`` (or the int8 file): no torch needed."""
 
-    def __init__(self, model_dir: ModelDir, variant: str = "onnx", threads: int | None = None) -> None:
+    def __init__(
+        self,
+        model_dir: ModelDir,
+        variant: str = "onnx",
+        threads: int | None = None,
+        path: Path | None = None,
+    ) -> None:
+        """``path``: another ONNX file for this directory (``export-onnx`` checks one before it ships)."""
         try:
             import onnxruntime as ort
         except ModuleNotFoundError:
             raise ClausetagError(
                 "the ONNX backend needs onnxruntime: pip install 'clausetag[onnx]'"
             ) from None
-        path = model_dir.onnx_file(variant)
+        path = path or model_dir.onnx_file(variant)
         if not path.is_file():
             flag = " --quantize int8" if variant == "onnx-int8" else ""
             raise ClausetagError(
                 f"{path} not found: export it first with "
                 f"`clausetag export-onnx --model {model_dir.path}{flag}`"
             )
+        ort.disable_telemetry_events()  # a session may record usage events; a tagging run sends none
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads

@@ -11,6 +11,7 @@ import numpy as np
 from clausetag.errors import ClausetagError, check_batch_size, check_text, check_texts, check_threshold
 from clausetag.inference.backends import Backend, make_backend
 from clausetag.inference.modeldir import ModelDir
+from clausetag.inference.ngram import NgramMember
 from clausetag.inference.tokenize import BatchTokenizer
 from clausetag.io import is_blank
 from clausetag.labels import EXCLUSIVE_LABEL
@@ -101,6 +102,8 @@ class ClauseClassifier:
         self.tokenizer = BatchTokenizer(
             model_dir.path / "tokenizer.json", model_dir.max_length, model_dir.text_prefix
         )
+        #: The TF-IDF member of an ensemble model (``ngram/``), mixed into every score; or None.
+        self.ngram = NgramMember.load(model_dir.path, self.labels)
 
     @classmethod
     def from_pretrained(cls, path: str | Path, backend: str = "torch") -> ClauseClassifier:
@@ -141,7 +144,7 @@ class ClauseClassifier:
         for idx in batches:
             logits = self.backend.logits(self.tokenizer.pad([encodings[i] for i in idx]))
             out[idx] = sigmoid(logits)
-        return out
+        return self.ngram.mix(out, texts) if self.ngram is not None else out
 
     def decide(self, proba: np.ndarray, threshold: float | None = None) -> np.ndarray:
         """Boolean label matrix: saved per-label thresholds unless one is given.

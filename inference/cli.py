@@ -10,33 +10,28 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
-import io
-import json
+import itertools
 import os
-import shutil
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from clausetag.errors import ClausetagError
-from clausetag.inference.backends import BACKENDS
 from clausetag.inference.classifier import ClauseClassifier, TaggedUnit
+from clausetag.inference.formats import FORMATS, format_record, header, output_format, report_format
 from clausetag.inference.readers import (
     STDIN,
     STDIN_FORMATS,
-    Document,
     Input,
-    Unit,
     expand_inputs,
     read_inputs,
     same_file_key,
 )
 from clausetag.inference.report import RENDERERS, coverage
-from clausetag.inference.segment import segment
+from clausetag.inference.resume import Key, ResumableOutput, done_keys
 from clausetag.io import (
     DEFAULT_MAX_BYTES,
     OutputTarget,
@@ -45,41 +40,24 @@ from clausetag.io import (
     output_lock,
     terminate_as_interrupt,
 )
-
-FORMATS = ("jsonl", "csv")
-Key = tuple[str, int]
-
+from clausetag.options import add_backend, add_batch_size, add_output, positive_int, probability
 
 # --------------------------------------------------------------------------- shared
-
-
-def _positive_int(value: str) -> int:
-    n = int(value)
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {n}")
-    return n
-
-
-def _probability(value: str) -> float:
-    x = float(value)
-    if not 0.0 <= x <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1], not {x}")
-    return x
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
     """Options ``predict`` and ``report`` share."""
     parser.add_argument("--model", required=True, help="model directory written by `clausetag train`")
-    parser.add_argument("--output", "-o", help="output file (default: stdout)")
-    parser.add_argument("--backend", choices=BACKENDS, default="torch", help="inference runtime")
-    parser.add_argument("--batch-size", type=_positive_int, default=32, help="units per forward pass")
+    add_output(parser, "output file (default: stdout)")
+    add_backend(parser)
+    add_batch_size(parser)
     parser.add_argument(
-        "--threshold", type=_probability, help="one threshold for all labels (default: the model's own)"
+        "--threshold", type=probability, help="one threshold for all labels (default: the model's own)"
     )
     parser.add_argument("--lang", choices=("en", "lv"), help="policy language (abbreviations, wording)")
     parser.add_argument(
         "--max-bytes",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_MAX_BYTES,
         help=f"largest input file accepted (default {DEFAULT_MAX_BYTES})",
     )
@@ -136,168 +114,46 @@ def _write_stdout(text: str) -> None:
 
 @dataclass
 class Job:
-    """One unit to tag: its record fields without labels and scores."""
+    """One unit to tag: its record fields without labels and scores, and which input it is from."""
 
     key: Key
     record: dict[str, Any]
-
-
-def _document_jobs(doc: Document, lang: str | None) -> Iterator[Job]:
-    for i, seg in enumerate(segment(doc.text, lang=lang)):
-        yield Job(
-            (doc.doc, i),
-            {
-                "doc": doc.doc,
-                "unit": i,
-                "start": seg.start,
-                "end": seg.end,
-                "kind": seg.kind,
-                "text": seg.text,
-            },
-        )
-
-
-def _unit_job(unit: Unit) -> Job:
-    record: dict[str, Any] = {"doc": unit.doc, "unit": unit.unit}
-    if unit.id is not None:
-        record["id"] = unit.id
-    record["text"] = unit.text
-    return Job((unit.doc, unit.unit), record)
+    item: int = 0
 
 
 def plan_jobs(items: Sequence[Input], lang: str | None, done: set[Key]) -> list[Job]:
     """Every unit of every input in order, minus those an earlier run already wrote."""
-    jobs: list[Job] = []
-    for item in items:
-        batch = _document_jobs(item, lang) if isinstance(item, Document) else map(_unit_job, item)
-        jobs += [job for job in batch if job.key not in done]
-    return jobs
+    return [
+        Job((u.doc, u.unit), u.record(), i)
+        for i, item in enumerate(items)
+        for u in item.units(lang)
+        if (u.doc, u.unit) not in done
+    ]
 
 
-#: Cell starts a spreadsheet reads as a formula (OWASP "CSV injection").
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+def job_chunks(jobs: Sequence[Job], batch_size: int) -> Iterator[list[Job]]:
+    """The jobs tagged together: up to max(8 batches, 256) units, never from two inputs.
 
-
-def csv_cell(value: Any) -> Any:
-    """A text cell that a spreadsheet would run as a formula gets a leading ``'`` (OWASP).
-
-    Cells that already start with quotes before such a character get one more,
-    so ``csv_uncell`` gives back exactly the original text.
+    So an input's scores do not depend on the other inputs of a run (int8 ONNX
+    quantizes activations per batch), and ``--engine ray``, which tags input by
+    input, gives the same records.
     """
-    if isinstance(value, str) and value.lstrip("'").startswith(_FORMULA_START):
-        return "'" + value
-    return value
+    size = max(batch_size * 8, 256)
+    for _, group in itertools.groupby(jobs, key=lambda job: job.item):
+        same_input = list(group)
+        for lo in range(0, len(same_input), size):
+            yield same_input[lo : lo + size]
 
 
-def csv_uncell(value: str) -> str:
-    """The inverse of ``csv_cell``."""
-    if value.startswith("'") and value.lstrip("'").startswith(_FORMULA_START):
-        return value[1:]
-    return value
-
-
-def csv_fields(labels: Sequence[str]) -> list[str]:
-    return ["doc", "unit", "id", "start", "end", "kind", "text", "labels", *(f"score_{x}" for x in labels)]
-
-
-def format_record(record: dict[str, Any], fmt: str, labels: Sequence[str]) -> str:
-    """One output line (JSONL) or row (CSV, labels joined by ';')."""
-    if fmt == "jsonl":
-        return json.dumps(record, ensure_ascii=False) + "\n"
-    row = {k: record.get(k, "") for k in ("doc", "unit", "id", "start", "end", "kind", "text")}
-    row["labels"] = ";".join(record["labels"])
-    row.update({f"score_{x}": record["scores"][x] for x in labels})
-    return _csv_line([csv_cell(row[k]) for k in csv_fields(labels)])
-
-
-def _csv_line(values: Sequence[Any]) -> str:
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerow(values)
-    return buf.getvalue()
-
-
-def _done_keys_jsonl(path: Path, labels: Sequence[str]) -> set[Key]:
-    done: set[Key] = set()
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-                key = (str(rec["doc"]), int(rec["unit"]))
-                names = set(rec["scores"])
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-                raise ClausetagError(
-                    f"{path}:{lineno}: cannot resume: not a `clausetag predict` JSONL record"
-                ) from None
-            if names != set(labels):
-                raise ClausetagError(f"{path}:{lineno}: cannot resume: written by a model with other labels")
-            done.add(key)
-    return done
-
-
-def _done_keys_csv(path: Path, labels: Sequence[str]) -> set[Key]:
-    with path.open(encoding="utf-8", newline="") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is not None and header != csv_fields(labels):
-            raise ClausetagError(
-                f"{path}: cannot resume: its CSV header is not this model's `clausetag predict` header"
-            )
-        try:
-            return {(csv_uncell(row[0]), int(row[1])) for row in reader if row}
-        except (IndexError, ValueError):
-            raise ClausetagError(f"{path}:{reader.line_num}: cannot resume: malformed row") from None
-
-
-def done_keys(path: Path, fmt: str, labels: Sequence[str]) -> set[Key]:
-    """The (doc, unit) keys an earlier run wrote to ``path``; nothing if it does not exist."""
-    if not path.exists():
-        return set()
-    try:
-        reader = _done_keys_jsonl if fmt == "jsonl" else _done_keys_csv
-        return reader(path, labels)
-    except UnicodeDecodeError:
-        raise ClausetagError(f"{path}: cannot resume: not UTF-8 text") from None
-
-
-@dataclass
-class ResumableOutput:
-    """Appends by atomic replacement (old contents + new lines): never a torn file.
-
-    A checkpoint copies the file, so checkpoints are spaced in time, not units.
-    """
-
-    path: Path
-    header: str = ""
-    every_s: float = 60.0
-    pending: list[str] = field(default_factory=list)
-    last: float = field(default_factory=time.monotonic)
-
-    def write(self, line: str) -> None:
-        self.pending.append(line)
-        if time.monotonic() - self.last >= self.every_s:
-            self.commit()
-
-    def commit(self) -> None:
-        if not self.pending:
-            return
-        with atomic_writer(self.path) as fh:
-            if self.path.exists() and self.path.stat().st_size:
-                with self.path.open(encoding="utf-8", newline="") as old:
-                    shutil.copyfileobj(old, fh)
-                if not self._ends_with_newline():
-                    fh.write("\n")
-            else:
-                fh.write(self.header)
-            fh.writelines(self.pending)
-        self.pending = []
-        self.last = time.monotonic()
-
-    def _ends_with_newline(self) -> bool:
-        with self.path.open("rb") as fh:
-            fh.seek(-1, 2)
-            return fh.read(1) == b"\n"
+def tag_chunk(
+    clf: ClauseClassifier, part: Sequence[Job], batch_size: int, threshold: float | None
+) -> list[dict[str, Any]]:
+    """The chunk's records with their labels and scores (sorted by length inside, returned in order)."""
+    preds = clf.predict([j.record["text"] for j in part], batch_size, threshold)
+    return [
+        {**job.record, "labels": pred.labels, "scores": pred.scores}
+        for job, pred in zip(part, preds, strict=True)
+    ]
 
 
 def _predict_parser() -> argparse.ArgumentParser:
@@ -308,8 +164,11 @@ def _predict_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="file, directory, or '-'")
     _add_common(parser)
+    parser.set_defaults(backend=None)  # torch, or with --engine ray onnx-int8 when exported
     parser.add_argument(
-        "--format", choices=FORMATS, help="output format (default: from --output's suffix, else jsonl)"
+        "--format",
+        choices=(*FORMATS, "parquet"),
+        help="output format (default: from --output's suffix, else jsonl; parquet: --engine ray only)",
     )
     parser.add_argument(
         "--resume",
@@ -323,33 +182,34 @@ def _predict_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="with --resume: save progress this often (default 60)",
     )
+    ray = parser.add_argument_group("Ray (pip install 'clausetag[ray]')")
+    ray.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="ray: tag on a pool of Ray workers (--backend default: onnx-int8 when exported); "
+        "-o is then a directory with one partition per input",
+    )
+    ray.add_argument("--address", help="with --engine ray: the cluster to join (HOST:PORT or auto)")
+    ray.add_argument(
+        "--workers", type=positive_int, metavar="N", help="with --engine ray: workers (default: CPUs / 2)"
+    )
     return parser
-
-
-def _output_format(fmt: str | None, output: str | None) -> str:
-    if fmt:
-        return fmt
-    return "csv" if output and Path(output).suffix.lower() == ".csv" else "jsonl"
 
 
 def _tag_jobs(clf: ClauseClassifier, jobs: list[Job], args: argparse.Namespace, sink: Any, fmt: str) -> None:
     """Tag in chunks (sorted by length inside each) and write records in input order."""
     from tqdm.auto import tqdm
 
-    chunk = max(args.batch_size * 8, 256)
     with tqdm(total=len(jobs), desc="tagging", unit="unit", file=sys.stderr, disable=args.quiet) as bar:
-        for lo in range(0, len(jobs), chunk):
-            part = jobs[lo : lo + chunk]
-            preds = clf.predict([j.record["text"] for j in part], args.batch_size, args.threshold)
-            for job, pred in zip(part, preds, strict=True):
-                record = {**job.record, "labels": pred.labels, "scores": pred.scores}
+        for part in job_chunks(jobs, args.batch_size):
+            for record in tag_chunk(clf, part, args.batch_size, args.threshold):
                 sink.write(format_record(record, fmt, clf.labels))
             bar.update(len(part))
 
 
 def _run_resumable(clf: ClauseClassifier, jobs: list[Job], args: argparse.Namespace, fmt: str) -> None:
-    header = _csv_line(csv_fields(clf.labels)) if fmt == "csv" else ""
-    out = ResumableOutput(Path(args.output), header, args.checkpoint_every)
+    out = ResumableOutput(Path(args.output), header(fmt, clf.labels), args.checkpoint_every)
     try:
         _tag_jobs(clf, jobs, args, out, fmt)
     finally:
@@ -364,23 +224,27 @@ class _StdoutSink:
 
 
 def _write_all(clf: ClauseClassifier, jobs: list[Job], args: argparse.Namespace, fmt: str) -> None:
-    header = _csv_line(csv_fields(clf.labels)) if fmt == "csv" else ""
+    first = header(fmt, clf.labels)
     if args.output is None:
         try:
-            _write_stdout(header)
+            _write_stdout(first)
             _tag_jobs(clf, jobs, args, _StdoutSink(), fmt)
             _write_stdout("")
         except BrokenPipeError:  # `clausetag predict … | head`: the reader has all it wants
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return
     with atomic_writer(args.output) as fh:
-        fh.write(header)
+        fh.write(first)
         _tag_jobs(clf, jobs, args, fh, fmt)
 
 
 def predict_main(argv: list[str]) -> int:
     """``clausetag predict``: one record per unit, written atomically."""
     args = _predict_parser().parse_args(argv)
+    from clausetag.inference.ray import dispatch  # imports Ray only for --engine ray
+
+    if (status := dispatch(args)) is not None:
+        return status
     if args.resume and not args.output:
         raise ClausetagError("--resume needs --output (the file to continue)")
     with terminate_as_interrupt(), output_lock(args.output) as target:
@@ -391,7 +255,7 @@ def predict_main(argv: list[str]) -> int:
 
 def _predict(args: argparse.Namespace, target: OutputTarget | None) -> int:
     """The run itself, with the output checked and locked."""
-    fmt = _output_format(args.format, args.output)
+    fmt = output_format(args.format, args.output)
     inputs = expand_inputs(args.inputs)
     _refuse_overwriting_inputs(target, inputs)
     started = time.perf_counter()
@@ -429,18 +293,25 @@ def _report_parser() -> argparse.ArgumentParser:
     parser.add_argument("policy", metavar="POLICY", help="a .txt/.md/.html policy, a one-doc JSONL, or '-'")
     _add_common(parser)
     parser.add_argument("--format", choices=tuple(RENDERERS), help="default: from --output, else md")
-    parser.add_argument("--top", type=_positive_int, default=3, help="evidence units per item (default 3)")
+    parser.add_argument("--top", type=positive_int, default=3, help="evidence units per item (default 3)")
     return parser
 
 
 def _report_units(clf: ClauseClassifier, item: Input, args: argparse.Namespace) -> list[TaggedUnit]:
     """The policy's tagged units: segmented from a document, or a JSONL's records as given."""
-    if isinstance(item, Document):
-        return clf.tag_document(item.text, args.lang, args.batch_size, args.threshold)
-    preds = clf.predict([u.text for u in item], args.batch_size, args.threshold)
+    units = item.units(args.lang)
+    preds = clf.predict([u.text for u in units], args.batch_size, args.threshold)
     return [
-        TaggedUnit(text=p.text, labels=p.labels, scores=p.scores, index=u.unit)
-        for u, p in zip(item, preds, strict=True)
+        TaggedUnit(
+            text=p.text,
+            labels=p.labels,
+            scores=p.scores,
+            index=u.unit,
+            start=u.start or 0,
+            end=u.end or 0,
+            kind=u.kind or "sentence",
+        )
+        for u, p in zip(units, preds, strict=True)
     ]
 
 
@@ -448,18 +319,9 @@ def _one_policy(policy: str, args: argparse.Namespace) -> Input:
     if Path(policy).is_dir():
         raise ClausetagError(f"{policy}: is a directory; report covers one policy (use predict for many)")
     (item,) = read_inputs([policy], args.max_bytes, args.stdin_format)
-    if isinstance(item, list) and len({u.doc for u in item}) > 1:
-        raise ClausetagError(
-            f"{policy}: holds {len({u.doc for u in item})} documents; report covers one policy"
-        )
+    if len(item.docs) > 1:
+        raise ClausetagError(f"{policy}: holds {len(item.docs)} documents; report covers one policy")
     return item
-
-
-def _report_format(fmt: str | None, output: str | None) -> str:
-    if fmt:
-        return fmt
-    suffix = Path(output).suffix.lower() if output else ""
-    return {".html": "html", ".htm": "html", ".json": "json"}.get(suffix, "md")
 
 
 def report_main(argv: list[str]) -> int:
@@ -470,15 +332,13 @@ def report_main(argv: list[str]) -> int:
 
 
 def _report(args: argparse.Namespace, target: OutputTarget | None) -> int:
-    fmt = _report_format(args.format, args.output)
+    fmt = report_format(args.format, args.output)
     _refuse_overwriting_inputs(target, [args.policy])
     item = _one_policy(args.policy, args)
     clf = load_classifier(args.model, args.backend)
     units = _report_units(clf, item, args)
-    doc = item.doc if isinstance(item, Document) else item[0].doc
-    source = item.source if isinstance(item, Document) else args.policy
     model = Path(os.path.realpath(args.model)).name
-    report = coverage(units, clf.labels, doc, source, model, args.lang, args.top)
+    report = coverage(units, clf.labels, item.docs[0], item.source, model, args.lang, args.top)
     text = RENDERERS[fmt](report)
     if args.output is None:
         _write_stdout(text)

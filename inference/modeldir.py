@@ -5,20 +5,23 @@ names in ``id2label``), ``model.safetensors``, ``tokenizer.json`` (+ config),
 ``thresholds.json`` (per-label decision thresholds and the max length the model
 was trained with), ``training_args.json``, ``README.md`` (model card) and
 optionally ``onnx/model.onnx`` / ``onnx/model_int8.onnx``. Training writes it
-through ``save_thresholds``; every reader goes through ``ModelDir.open``. No
-file in it is ever unpickled.
+through ``model_dir_writer`` (and ``save_thresholds``); every reader goes
+through ``ModelDir.open``. No file in it is ever unpickled.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from clausetag.errors import ClausetagError
-from clausetag.io import write_json
+from clausetag.io import atomic_path, check_strings, os_reason, write_json
+from clausetag.labels import check_label_set
 
 THRESHOLDS_FILE = "thresholds.json"
 THRESHOLDS_FORMAT = "clausetag-thresholds/1"
@@ -51,15 +54,76 @@ def save_thresholds(
     write_json(Path(model_dir) / THRESHOLDS_FILE, record)
 
 
-def _load_json(path: Path) -> Any:
+def _load_json(path: Path) -> dict[str, Any]:
+    """A JSON object from a model-directory file; anything else is one message naming the file."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        obj = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ClausetagError(
             f"{path.parent}: missing {path.name}; is this a clausetag model directory?"
         ) from None
+    except OSError as exc:
+        raise ClausetagError(f"{path}: cannot read ({os_reason(exc)})") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ClausetagError(f"{path}: not valid JSON ({exc})") from None
+    except (RecursionError, ValueError):  # nested too deeply; an integer too long to read
+        raise ClausetagError(f"{path}: not valid JSON (nested too deeply or a number too long)") from None
+    if not isinstance(obj, dict):
+        raise ClausetagError(f"{path}: expected a JSON object, not {_json_type(obj)}")
+    return obj
+
+
+def _json_type(value: Any) -> str:
+    """How JSON calls a parsed value's type, for messages."""
+    if isinstance(value, bool):
+        return "a boolean"
+    kinds = {dict: "an object", list: "an array", str: "a string", int: "a number", float: "a number"}
+    return kinds.get(type(value), "null")
+
+
+def _read_labels(p: Path, config: dict[str, Any]) -> tuple[str, ...]:
+    """``id2label``: ids "0".."n-1", each naming a distinct, non-empty label."""
+    id2label = config.get("id2label")
+    if not isinstance(id2label, dict) or not id2label:
+        raise ClausetagError(f"{p}/config.json has no id2label: not a classifier")
+    try:
+        names = [id2label[str(i)] for i in range(len(id2label))]
+    except KeyError:
+        raise ClausetagError(f"{p}/config.json: id2label ids are not 0..{len(id2label) - 1}") from None
+    if not all(isinstance(x, str) for x in names):
+        raise ClausetagError(f"{p}/config.json: id2label must map each id to a label name (a string)")
+    return tuple(check_label_set(names, source=f"{p}/config.json id2label"))
+
+
+def _read_thresholds(p: Path, th: dict[str, Any], labels: tuple[str, ...]) -> tuple[float, ...]:
+    """One number in [0, 1] per label, for exactly the labels of config.json."""
+    table = th.get("thresholds")
+    if not isinstance(table, dict):
+        raise ClausetagError(f"{p}/{THRESHOLDS_FILE}: no 'thresholds' table")
+    if set(table) != set(labels):
+        only_model = sorted(set(labels) - set(table))
+        only_th = sorted(set(table) - set(labels))
+        raise ClausetagError(
+            f"{p}: the label set of config.json does not match {THRESHOLDS_FILE} "
+            f"(only in config: {only_model or '-'}; only in thresholds: {only_th or '-'})"
+        )
+    bad = [  # JSON true is no threshold, though Python counts it as 1; NaN fails the range test
+        k
+        for k, v in table.items()
+        if isinstance(v, bool) or not isinstance(v, int | float) or not 0.0 <= v <= 1.0
+    ]
+    if bad:
+        raise ClausetagError(f"{p}/{THRESHOLDS_FILE}: thresholds must be numbers in [0, 1] ({bad})")
+    return tuple(float(table[x]) for x in labels)
+
+
+def _read_max_length(p: Path, th: dict[str, Any]) -> int:
+    max_length = th.get("max_length", DEFAULT_MAX_LENGTH)
+    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1:
+        raise ClausetagError(
+            f"{p}/{THRESHOLDS_FILE}: max_length must be a whole number of at least 1, not {max_length!r}"
+        )
+    return max_length
 
 
 @dataclass(frozen=True)
@@ -80,52 +144,49 @@ class ModelDir:
 
     @classmethod
     def open(cls, path: str | Path) -> ModelDir:
+        """Read and check a model directory; every problem is a ``ClausetagError`` naming the file."""
+        if not isinstance(path, str | os.PathLike):
+            raise ClausetagError(f"the model directory must be a path, not {type(path).__name__}")
         p = Path(path)
         if not p.is_dir():
             raise ClausetagError(f"{p}: model directory not found")
         config = _load_json(p / "config.json")
-        id2label = config.get("id2label")
-        if not isinstance(id2label, dict) or not id2label:
-            raise ClausetagError(f"{p}/config.json has no id2label: not a classifier")
-        try:
-            labels = tuple(id2label[str(i)] for i in range(len(id2label)))
-        except KeyError:
-            raise ClausetagError(f"{p}/config.json: id2label ids are not 0..{len(id2label) - 1}") from None
+        labels = _read_labels(p, config)
         if config.get("problem_type") != "multi_label_classification":
             raise ClausetagError(
                 f"{p}/config.json: problem_type is {config.get('problem_type')!r}, "
                 "expected 'multi_label_classification'"
             )
         th = _load_json(p / THRESHOLDS_FILE)
-        table = th.get("thresholds") if isinstance(th, dict) else None
-        if not isinstance(table, dict):
-            raise ClausetagError(f"{p}/{THRESHOLDS_FILE}: no 'thresholds' table")
-        if set(table) != set(labels):
-            only_model = sorted(set(labels) - set(table))
-            only_th = sorted(set(table) - set(labels))
-            raise ClausetagError(
-                f"{p}: the label set of config.json does not match {THRESHOLDS_FILE} "
-                f"(only in config: {only_model or '-'}; only in thresholds: {only_th or '-'})"
-            )
-        bad = [  # JSON true is no threshold, though Python counts it as 1
-            k
-            for k, v in table.items()
-            if isinstance(v, bool) or not isinstance(v, int | float) or not 0.0 <= v <= 1.0
-        ]
-        if bad:
-            raise ClausetagError(f"{p}/{THRESHOLDS_FILE}: thresholds must be numbers in [0, 1] ({bad})")
-        if not isinstance(config.get("text_prefix", ""), str | None):
+        thresholds = _read_thresholds(p, th, labels)
+        prefix = config.get("text_prefix", "")
+        if not isinstance(prefix, str | None):
             raise ClausetagError(f"{p}/config.json: text_prefix must be a string")
+        check_strings(prefix, f"{p}/config.json: text_prefix")
         if not (p / "tokenizer.json").is_file():
             raise ClausetagError(f"{p}: missing tokenizer.json")
         return cls(
             path=p,
             labels=labels,
-            thresholds=tuple(float(table[x]) for x in labels),
-            max_length=int(th.get("max_length", DEFAULT_MAX_LENGTH)),
+            thresholds=thresholds,
+            max_length=_read_max_length(p, th),
             config=config,
             threshold_method=str(th.get("method", "unknown")),
         )
 
     def onnx_file(self, variant: str = "onnx") -> Path:
         return self.path / ONNX_DIR / ONNX_FILES[variant]
+
+
+@contextlib.contextmanager
+def model_dir_writer(path: str | Path) -> Iterator[Path]:
+    """The one writer of a model directory, beside its one reader.
+
+    The block writes the files into a temporary folder beside ``path``; on
+    success that folder is re-opened with ``ModelDir.open`` as the check and
+    only then renamed into place (an older directory is replaced whole). On any
+    failure ``path`` is left as it was and the temporary folder is removed.
+    """
+    with atomic_path(path, directory=True) as tmp:
+        yield tmp
+        ModelDir.open(tmp)

@@ -1,25 +1,27 @@
 """Reading ``clausetag predict`` / ``report`` inputs: policies, JSONL units, stdin, folders.
 
-A policy file (.txt, .md, .html) becomes one ``Document`` whose plain text the
-segmenter splits into units; a JSONL file becomes ``Unit`` records, one per line,
-already split. Every problem is a ``ClausetagError`` naming the file (and line),
-so a batch over thousands of files fails with one message, never a traceback.
-Offsets of document units index the *extracted* text: the file itself for .txt,
-the text left after stripping markup for .md and .html.
+Every input becomes one ``Input``: a policy file (.txt, .md, .html, or stdin)
+holds a ``Document`` whose plain text the segmenter splits into units on
+demand; a JSONL file holds its records as units already split. ``Input.units``
+gives both as ``InputUnit`` records, so no caller needs to ask which it is.
+Every problem is a ``ClausetagError`` naming the file (and line), so a batch
+over thousands of files fails with one message, never a traceback. Offsets of
+document units index the *extracted* text: the file itself for .txt, the text
+left after stripping markup (``inference.markup``) for .md and .html.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from clausetag.errors import ClausetagError
+from clausetag.inference.markup import strip_html, strip_markdown
+from clausetag.inference.segment import segment
 from clausetag.io import (
     DEFAULT_MAX_BYTES,
     MAX_BYTES_HINT,
@@ -50,300 +52,61 @@ class Document:
 
 
 @dataclass(frozen=True)
-class Unit:
-    """One pre-split unit from a JSONL record; ``unit`` counts within its ``doc``."""
+class InputUnit:
+    """One unit to tag: a JSONL record as given, or a span the segmenter cut from a policy.
+
+    Not ``clausetag.data.corpus.CorpusUnit`` (a labelled unit of a training
+    corpus). ``unit`` counts within ``doc``; ``id`` comes from a JSONL record,
+    ``start``/``end``/``kind`` from the segmenter.
+    """
 
     doc: str
     unit: int
     text: str
     source: str
     id: str | None = None
+    start: int | None = None
+    end: int | None = None
+    kind: str | None = None
+
+    def record(self) -> dict[str, Any]:
+        """Its fields as an output record (before labels and scores), absent ones left out."""
+        rec: dict[str, Any] = {"doc": self.doc, "unit": self.unit}
+        if self.id is not None:
+            rec["id"] = self.id
+        if self.start is not None:
+            rec.update(start=self.start, end=self.end, kind=self.kind)
+        rec["text"] = self.text
+        return rec
 
 
-Input = Document | list[Unit]
+@dataclass(frozen=True)
+class Input:
+    """One input of ``predict`` or ``report``: a whole policy, or a JSONL file's units.
 
-
-# --------------------------------------------------------------------------- markdown
-
-
-def _heading_text(m: re.Match[str]) -> str:
-    """An ATX heading's text without its optional closing hashes (string ops: linear)."""
-    return m.group(1).rstrip(" \t").rstrip("#").rstrip(" \t")
-
-
-# Every pattern is linear in its input (a 2 MB line of "**a " must not take minutes):
-# bracket and parenthesis spans stop at the next bracket, bold cannot run past the
-# next "**", and no lazy group is followed by an optional trailing run.
-_MD_RULES: tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]], ...] = (
-    (re.compile(r"^[ \t]{0,3}(```|~~~).*$", re.M), ""),  # code fences (content kept)
-    (re.compile(r"^[ \t]{0,3}([-*_])([ \t]*\1){2,}[ \t]*$", re.M), ""),  # horizontal rules
-    (re.compile(r"^[ \t]{0,3}=+[ \t]*$", re.M), ""),  # setext heading underlines
-    (re.compile(r"^[ \t]*\|?([ \t]*:?-{3,}:?[ \t]*\|)+[ \t]*:?-*:?[ \t]*$", re.M), ""),  # table separators
-    (re.compile(r"^[ \t]{0,3}#{1,6}[ \t]+(.*)$", re.M), _heading_text),  # ATX headings
-    (re.compile(r"^[ \t]{0,3}>[ \t]?", re.M), ""),  # block quotes
-    (re.compile(r"^([ \t]*)\+[ \t]+", re.M), r"\1- "),  # "+" bullets → "-" (the segmenter's)
-    (re.compile(r"!\[([^\[\]]*)\]\([^()]*\)"), r"\1"),  # images → alt text
-    (re.compile(r"\[([^\[\]]+)\]\([^()]*\)"), r"\1"),  # links → their text
-    (re.compile(r"\[([^\[\]]+)\]\[[^\[\]]*\]"), r"\1"),  # reference links
-    (re.compile(r"^[ \t]{0,3}\[[^\[\]\n]+\]:[ \t]+\S+.*$", re.M), ""),  # link definitions
-    (re.compile(r"(\*\*|__)(?=\S)((?:(?!\1).)+?)(?<=\S)\1"), r"\2"),  # bold
-    (re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])"), r"\1"),  # *italic*
-    (re.compile(r"(?<!\w)_(?=\S)([^_\n]+?)(?<=\S)_(?!\w)"), r"\1"),  # _italic_
-    (re.compile(r"`([^`\n]+)`"), r"\1"),  # inline code
-    (re.compile(r"^[ \t]*\|(.*)\|[ \t]*$", re.M), r"\1"),  # table rows: outer pipes
-)
-
-
-def drop_comments(text: str) -> str:
-    """Remove ``<!-- … -->`` comments; an unclosed one stays as text (one pass, no regex rescans)."""
-    out: list[str] = []
-    pos = 0
-    while (start := text.find("<!--", pos)) != -1:
-        end = text.find("-->", start + 4)
-        if end == -1:
-            break
-        out.append(text[pos:start])
-        pos = end + 3
-    out.append(text[pos:])
-    return "".join(out)
-
-
-def strip_markdown(text: str) -> str:
-    """Markdown to plain lines: drop markup the model never saw, keep one line per block.
-
-    Deliberately light (no full CommonMark): headings, emphasis, links, images,
-    quotes, rules and table pipes. Bullets and numbering stay for the segmenter.
+    ``source`` names it in messages; ``units(lang)`` segments a policy (with the
+    language's abbreviation rules) or returns the JSONL's units as given.
     """
-    text = drop_comments(text)
-    for pattern, repl in _MD_RULES:
-        text = pattern.sub(repl, text)
-    return text
 
+    source: str
+    document: Document | None = None
+    presplit: tuple[InputUnit, ...] = ()
 
-# --------------------------------------------------------------------------- html
+    @property
+    def docs(self) -> list[str]:
+        """The document names it holds, in order of first appearance."""
+        if self.document is not None:
+            return [self.document.doc]
+        return list(dict.fromkeys(u.doc for u in self.presplit))
 
-_SKIP_TAGS = frozenset({"script", "style", "noscript", "template", "svg", "iframe", "object"})
-_BLOCK_TAGS = frozenset(
-    {
-        "address",
-        "article",
-        "aside",
-        "blockquote",
-        "body",
-        "br",
-        "caption",
-        "dd",
-        "details",
-        "dialog",
-        "div",
-        "dl",
-        "dt",
-        "fieldset",
-        "figcaption",
-        "figure",
-        "footer",
-        "form",
-        "h1",
-        "h2",
-        "h3",
-        "h4",
-        "h5",
-        "h6",
-        "header",
-        "hr",
-        "html",
-        "legend",
-        "li",
-        "main",
-        "nav",
-        "ol",
-        "p",
-        "pre",
-        "section",
-        "summary",
-        "table",
-        "tbody",
-        "td",
-        "tfoot",
-        "th",
-        "thead",
-        "title",
-        "tr",
-        "ul",
-    }
-)
-_WS = re.compile(r"\s+")
-
-
-class _TextSink:
-    """Collects inline text and block breaks; renders one clean line per block."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self.current: list[str] = []
-
-    def text(self, s: str, pre: bool = False) -> None:
-        if not pre:
-            self.current.append(s)
-            return
-        first, *rest = s.split("\n")
-        self.current.append(first)
-        for part in rest:
-            self.newline()
-            self.current.append(part)
-
-    def newline(self, opening: str | None = None) -> None:
-        """End the current line; ``opening`` is the block tag starting the next one."""
-        line = _WS.sub(" ", "".join(self.current)).strip()
-        # "<li><p>text" : the bullet waits for the item's first text.
-        carry = line == "-" and opening is not None
-        if line and line != "-":
-            self.lines.append(line)
-        self.current = ["- "] if opening == "li" or carry else []
-
-    def result(self) -> str:
-        self.newline()
-        return "\n".join(self.lines)
-
-
-class _StdlibHTML(HTMLParser):
-    """The fallback when selectolax is not installed: same output rules."""
-
-    def __init__(self, sink: _TextSink) -> None:
-        super().__init__(convert_charrefs=True)
-        self.sink = sink
-        self.skipping: dict[str, int] = {}
-        self.pre = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _SKIP_TAGS:
-            self.skipping[tag] = self.skipping.get(tag, 0) + 1
-        elif tag in _BLOCK_TAGS:
-            self.sink.newline(opening=tag)
-        self.pre += tag == "pre"
-
-    def handle_endtag(self, tag: str) -> None:
-        if self.skipping.get(tag):
-            self.skipping[tag] -= 1
-        elif tag in _BLOCK_TAGS and tag != "br":
-            self.sink.newline()
-        if tag == "pre" and self.pre:
-            self.pre -= 1
-
-    def handle_data(self, data: str) -> None:
-        if not any(self.skipping.values()):
-            self.sink.text(data, pre=self.pre > 0)
-
-
-def _html_stdlib(markup: str) -> str:
-    sink = _TextSink()
-    parser = _StdlibHTML(sink)
-    parser.feed(markup)
-    parser.close()
-    return sink.result()
-
-
-def _html_selectolax(markup: str) -> str:
-    """Walk the lexbor DOM with an explicit stack: deep nesting cannot overflow recursion."""
-    from selectolax.lexbor import LexborHTMLParser
-
-    sink = _TextSink()
-    root = LexborHTMLParser(markup).root
-    if root is None:
-        return ""
-    stack: list[tuple[Any, bool, bool]] = [(root, False, False)]
-    while stack:
-        node, closing, pre = stack.pop()
-        tag = node.tag
-        if closing:
-            if tag in _BLOCK_TAGS and tag != "br":
-                sink.newline()
-            continue
-        if tag == "-text":
-            sink.text(node.text(deep=False) or "", pre=pre)
-            continue
-        if tag.startswith("-") or tag in _SKIP_TAGS:
-            continue  # comments, doctype, scripts, styles
-        if tag in _BLOCK_TAGS:
-            sink.newline(opening=tag)
-        stack.append((node, True, pre))
-        children = list(node.iter(include_text=True))
-        stack.extend((child, False, pre or tag == "pre") for child in reversed(children))
-    return sink.result()
-
-
-#: Elements nested deeper are unwrapped (their text kept) before parsing: lexbor's
-#: tree building is quadratic in depth (200 000 nested <div> took minutes).
-MAX_TREE_DEPTH = 512
-_OPEN_OR_CLOSE = re.compile(r"<(/?)([A-Za-z][\w:-]*)")
-#: Elements that never nest in a parsed tree: void ones, and those a sibling closes.
-_FLAT_TAGS = frozenset(
-    {
-        *("area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source"),
-        *("track", "wbr", "p", "li", "dt", "dd", "tr", "td", "th", "option", "optgroup", "rb", "rt"),
-        *("rp", "thead", "tbody", "tfoot", "colgroup"),
-    }
-)
-
-
-class _Nesting:
-    """Depth bookkeeping for ``bound_nesting``: which tags to drop."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.depth = 0
-        self.excess = 0  # open tags dropped and not yet closed
-
-    def drop(self, closing: bool) -> bool:
-        if closing:
-            if self.excess:
-                self.excess -= 1
-                return True
-            self.depth = max(self.depth - 1, 0)
-            return False
-        if self.depth >= self.limit:
-            self.excess += 1
-            return True
-        self.depth += 1
-        return False
-
-
-def bound_nesting(markup: str, limit: int = MAX_TREE_DEPTH) -> str:
-    """Remove the tags that would nest deeper than ``limit`` (an upper estimate); their text stays.
-
-    One pass over the tags: a tag ends at the next '>', each search for it starts
-    where the last one stopped, so this is linear however malformed the markup.
-    """
-    nesting = _Nesting(limit)
-    out: list[str] = []
-    kept = 0  # markup before this is copied or dropped
-    tag_end = 0  # no tag starts inside the previous one
-    for m in _OPEN_OR_CLOSE.finditer(markup):
-        if m.start() < tag_end:
-            continue
-        gt = markup.find(">", m.end())
-        if gt == -1:
-            break  # no tag can end: the rest is text (or one broken tag) to any parser
-        tag_end = gt + 1
-        if m.group(2).lower() in _FLAT_TAGS or not nesting.drop(bool(m.group(1))):
-            continue
-        out.append(markup[kept : m.start()])
-        kept = tag_end
-    out.append(markup[kept:])
-    return "".join(out)
-
-
-def strip_html(markup: str) -> str:
-    """HTML to plain lines: scripts and styles dropped, one line per block, list items bulleted.
-
-    Nesting is bounded first, so a nesting bomb parses in linear time.
-    """
-    markup = bound_nesting(markup)
-    try:
-        import selectolax.lexbor  # noqa: F401
-    except ImportError:
-        return _html_stdlib(markup)
-    return _html_selectolax(markup)
+    def units(self, lang: str | None = None) -> list[InputUnit]:
+        if self.document is None:
+            return list(self.presplit)
+        d = self.document
+        return [
+            InputUnit(d.doc, i, seg.text, d.source, start=seg.start, end=seg.end, kind=seg.kind)
+            for i, seg in enumerate(segment(d.text, lang=lang))
+        ]
 
 
 # --------------------------------------------------------------------------- inputs
@@ -407,7 +170,7 @@ def read_document(path: str | Path, doc: str | None = None, max_bytes: int = DEF
 
 def read_jsonl_units(
     path: str | Path, counters: dict[str, int] | None = None, max_bytes: int = DEFAULT_MAX_BYTES
-) -> list[Unit]:
+) -> list[InputUnit]:
     """Each JSONL record as one unit; its ``doc`` (else the file stem) and ``id`` are kept.
 
     ``counters`` carries unit numbers per doc across files so that (doc, unit)
@@ -425,7 +188,7 @@ def read_jsonl_units(
         index = counters.get(doc, 0)
         counters[doc] = index + 1
         rid = rec.get("id")
-        units.append(Unit(doc, index, rec["text"], f"{p}:{lineno}", None if rid is None else str(rid)))
+        units.append(InputUnit(doc, index, rec["text"], f"{p}:{lineno}", None if rid is None else str(rid)))
     return units
 
 
@@ -473,6 +236,26 @@ def _unique_name(candidates: Sequence[str], taken: set[str]) -> str:
     raise ClausetagError(f"{candidates[-1]}: given twice")
 
 
+def _read_one(
+    name: str,
+    taken: set[str],
+    counters: dict[str, int],
+    max_bytes: int,
+    stdin_format: str,
+    stdin: BinaryIO | None,
+) -> Input:
+    """One input; policy documents get a name no earlier input has taken."""
+    if name == STDIN:
+        doc = read_stdin(stdin_format, max_bytes, stdin)
+        unique = Document(_unique_name(["stdin", "<stdin>"], taken), doc.text, doc.source)
+        return Input(doc.source, document=unique)
+    p = Path(name)
+    if _kind_of(p) == "jsonl":
+        return Input(name, presplit=tuple(read_jsonl_units(name, counters, max_bytes)))
+    document = read_document(p, _unique_name([p.stem, p.name, str(p)], taken), max_bytes)
+    return Input(document.source, document=document)
+
+
 def read_inputs(
     inputs: Sequence[str],
     max_bytes: int = DEFAULT_MAX_BYTES,
@@ -491,21 +274,13 @@ def read_inputs(
     counters: dict[str, int] = {}
     out: list[Input] = []
     for name in names:
-        if name == STDIN:
-            doc = read_stdin(stdin_format, max_bytes, stdin)
-            item: Input = Document(_unique_name(["stdin", "<stdin>"], taken), doc.text, doc.source)
-        elif _kind_of(Path(name)) == "jsonl":
-            item = read_jsonl_units(name, counters, max_bytes)
-            clash = sorted({u.doc for u in item} & whole)
+        item = _read_one(name, taken, counters, max_bytes, stdin_format, stdin)
+        if item.document is None:
+            clash = sorted(set(item.docs) & whole)
             if clash:
                 raise ClausetagError(f"{name}: doc {clash[0]!r} is also the name of a policy file input")
         else:
-            p = Path(name)
-            item = read_document(p, _unique_name([p.stem, p.name, str(p)], taken), max_bytes)
-        if isinstance(item, Document):
-            whole.add(item.doc)
-            taken.add(item.doc)
-        else:
-            taken.update(u.doc for u in item)
+            whole.update(item.docs)
+        taken.update(item.docs)
         out.append(item)
     return out

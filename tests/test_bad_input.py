@@ -230,6 +230,9 @@ def _break_model(kind: str, model: Path) -> None:
         (model / "thresholds.json").write_text(json.dumps(th))
     elif kind == "corrupt weights":
         (model / "model.safetensors").write_bytes(b"\x00" * 64)
+    elif kind == "truncated weights":  # a download or copy cut short: a valid header, half the data
+        data = (model / "model.safetensors").read_bytes()
+        (model / "model.safetensors").write_bytes(data[: len(data) // 2])
     elif kind == "corrupt config":
         (model / "config.json").write_text("{not json")
     elif kind == "threshold out of range":
@@ -244,6 +247,14 @@ def _break_model(kind: str, model: Path) -> None:
         (model / "tokenizer.json").write_text('{"version": "1.0", "model": 5}')
     elif kind == "a label added after training":
         _add_label(model, "extra")
+    elif kind == "threshold a string":
+        _edit_json(model / "thresholds.json", lambda th: th["thresholds"].update(retention="0.5"))
+    elif kind == "max_length null":
+        _edit_json(model / "thresholds.json", lambda th: th.update(max_length=None))
+    elif kind == "config.json an array":
+        (model / "config.json").write_text("[]")
+    elif kind == "a label that is a list":
+        _edit_json(model / "config.json", lambda c: c["id2label"].update({"0": ["controller"]}))
 
 
 def _edit_json(path: Path, change: Callable[[Any], Any]) -> None:
@@ -270,6 +281,7 @@ MODEL_CASES = {
     "labels differ": "does not match thresholds.json (only in config: ['retention']; "
     "only in thresholds: ['made_up'])",
     "corrupt weights": "cannot load the model",
+    "truncated weights": "cannot load the model (SafetensorError: ",
     "corrupt config": "config.json: not valid JSON",
     "threshold out of range": "thresholds must be numbers in [0, 1]",
     "threshold true": "thresholds must be numbers in [0, 1] (['retention'])",
@@ -278,6 +290,10 @@ MODEL_CASES = {
     "model's 512 token positions",
     "corrupt tokenizer": "cannot load the model (Exception: ",
     "a label added after training": "the weights in model.safetensors do not fit config.json",
+    "threshold a string": "thresholds must be numbers in [0, 1] (['retention'])",
+    "max_length null": "thresholds.json: max_length must be a whole number of at least 1, not None",
+    "config.json an array": "config.json: expected a JSON object, not an array",
+    "a label that is a list": "config.json: id2label must map each id to a label name (a string)",
 }
 
 
@@ -291,6 +307,25 @@ def test_broken_model_directory(case: str, tiny_model: Path, tmp_path: Path, cap
     out = tmp_path / "o.jsonl"
     code = cli(["predict", "--model", str(model), str(policy), "-o", str(out)])
     assert_clean_failure(code, capsys.readouterr().err, MODEL_CASES[case], out)
+
+
+#: ``export-onnx`` reads the same directories: the same one message, and nothing written.
+EXPORT_CASES = ["truncated weights", "corrupt weights", "missing model.safetensors", "corrupt tokenizer"]
+
+
+@pytest.mark.parametrize("case", EXPORT_CASES)
+def test_export_onnx_refuses_a_broken_model_directory(
+    case: str, tiny_model: Path, tmp_path: Path, capsys
+) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model, ignore=shutil.ignore_patterns("onnx"))
+    _break_model(case, model)
+    before = sorted(p.name for p in model.iterdir())
+    code = cli(["export-onnx", "--model", str(model), "--quantize", "int8"])
+    err = capsys.readouterr().err
+    assert code == 2 and MODEL_CASES[case] in err and "Traceback" not in err, err
+    assert len(err.strip().splitlines()) == 1, err
+    assert sorted(p.name for p in model.iterdir()) == before  # no onnx/ folder, no temporary file
 
 
 def test_model_directory_not_found_and_onnx_not_exported(tiny_model: Path, tmp_path: Path, capsys) -> None:
@@ -340,6 +375,39 @@ def test_bad_option_values_are_usage_errors(tiny_model: Path, tmp_path: Path, ca
         assert exc.value.code == 2
         err = capsys.readouterr().err
         assert "usage: clausetag predict" in err and "Traceback" not in err
+
+
+#: ``clausetag train``: an unknown flag or a malformed config is one message, exit 2, no traceback.
+TRAIN_CASES: dict[str, tuple[str, str | None, str]] = {
+    # name: (config text or a flag, config file name (None: a flag), expected message)
+    "unknown flag": ("--frobnicate", None, "unrecognized argument(s): --frobnicate"),
+    "bad flag value": ("--num_train_epochs=many", None, "invalid float value: 'many'"),
+    "bad choice": ("--loss=hinge", None, "invalid choice: 'hinge'"),
+    "batch size 0": ("--per_device_train_batch_size=0", None, "must be a whole number of at least 1"),
+    "malformed YAML": ("pooling: [mean\n", "run.yaml", "run.yaml: not valid YAML"),
+    "YAML not a mapping": ("- pooling\n", "run.yml", "run.yml: expected a mapping of argument names"),
+    "malformed JSON": ('{"pooling": "mean",}', "run.json", "run.json: not valid JSON"),
+    "JSON unknown key": ('{"poolin": "mean"}', "run.json", "run.json: unknown argument(s) poolin"),
+    "JSON bad value": ('{"threshold_policy": "best"}', "run.json", "--threshold_policy must be one of"),
+    "JSON wrong type": ('{"max_length": "long"}', "run.json", "--max_length must be a whole number"),
+    "empty config": ("", "run.yaml", "run.yaml: the file is empty"),
+}
+
+
+@pytest.mark.parametrize("case", list(TRAIN_CASES))
+def test_train_bad_arguments(case: str, tmp_path: Path, capsys) -> None:
+    given, name, expected = TRAIN_CASES[case]
+    out = tmp_path / "m"
+    if name is None:
+        argv = [given, "--output_dir", str(out)]
+    else:
+        (tmp_path / name).write_text(given, encoding="utf-8")
+        argv = [str(tmp_path / name)]
+    assert cli(["train", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("clausetag: error: ") and expected in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not out.exists()
 
 
 def test_real_process_exit_status_and_stderr(tiny_model: Path, tmp_path: Path) -> None:
@@ -630,6 +698,31 @@ def test_onnx_telemetry_is_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
     assert predict_cli.load_classifier("m", "onnx") == "clf" and calls == ["off"]
 
 
+def test_onnx_telemetry_is_off_before_any_python_api_session(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Python API path (no CLI): telemetry is turned off before the session exists."""
+    onnxruntime = pytest.importorskip("onnxruntime")
+    from clausetag.inference.backends import OnnxBackend
+    from clausetag.inference.modeldir import ModelDir
+
+    calls: list[str] = []
+
+    class Session:
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            calls.append("session")
+
+        def get_inputs(self) -> list[Any]:
+            return []
+
+    monkeypatch.setattr(onnxruntime, "disable_telemetry_events", lambda: calls.append("off"))
+    monkeypatch.setattr(onnxruntime, "InferenceSession", Session)
+    (tmp_path / "onnx").mkdir()
+    (tmp_path / "onnx" / "model.onnx").write_bytes(b"stand-in")
+    OnnxBackend(ModelDir(tmp_path, ("a",), (0.5,), 8, {}), "onnx")
+    assert calls == ["off", "session"]
+
+
 # --------------------------------------------------------------------------- issue 15: ONNX files
 
 
@@ -836,7 +929,7 @@ def test_markup_bombs_are_linear(case: str) -> None:
 
 
 def test_deep_html_keeps_its_text() -> None:
-    from clausetag.inference.readers import MAX_TREE_DEPTH, strip_html
+    from clausetag.inference.markup import MAX_TREE_DEPTH, strip_html
 
     deep = MAX_TREE_DEPTH * 3
     html = "<div>" * deep + "<p>We keep data.</p>" + "</div>" * deep + "<h2>Rights</h2>"
@@ -860,3 +953,132 @@ def test_data_validate_catches_a_lone_surrogate(tmp_path: Path, capsys) -> None:
     bad.write_text('{"id": "a", "text": "\\ud800", "lang": "en", "labels": ["other"]}\n')
     assert cli(["data", "validate", str(bad)]) == 2
     assert "bad.jsonl:1: a string holds a lone surrogate" in capsys.readouterr().err
+
+
+LABEL_FILE_CASES: dict[str, tuple[Maker, str]] = {
+    "binary .json": (
+        _write("labels.json", b"\x89PNG\r\n\x1a\n\x00\x00IHDR"),
+        "labels.json: looks like a binary file",
+    ),
+    "binary .txt": (_write("labels.txt", bytes(range(256))), "labels.txt: looks like a binary file"),
+    "not UTF-8": (_write("labels.txt", b"controller\ncaf\xe9\n"), "labels.txt: not valid UTF-8 (byte 0xe9"),
+    "30 MB": (_sparse("labels.txt", 30 * MB), "labels.txt: 31.5 MB is larger than the 1.0 MB limit"),
+    "/dev/zero": (_special("/dev/zero"), "/dev/zero: looks like a binary file"),
+    "a directory": (_empty_dir, "empty-folder: is a directory, expected a file"),
+    "missing": (lambda tmp: tmp / "nowhere.txt", "nowhere.txt: no such file"),
+    "empty": (_write("labels.txt", b"\n \n"), "labels.txt: the file is empty"),
+    "JSON nested 100 000 deep": (
+        _write("labels.json", b"[" * 100_000 + b"]" * 100_000),
+        "labels.json: expected a JSON array of label names",
+    ),
+    "JSON lone surrogate": (_write("labels.json", b'["a", "\\ud800"]'), "a string holds a lone surrogate"),
+    "duplicated name with a newline": (
+        _write("labels.json", b'["a\\nb", "a\\nb"]'),
+        "duplicated labels: 'a\\nb'",
+    ),
+    "zero-width name": (
+        _write("labels.txt", "a\n\u200b\u2060\n".encode()),
+        "labels.txt: a label name is empty",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(LABEL_FILE_CASES))
+def test_data_validate_bad_label_file(case: str, tmp_path: Path, capsys) -> None:
+    make, expected = LABEL_FILE_CASES[case]
+    data = tmp_path / "units.jsonl"
+    data.write_text('{"id": "a", "text": "We keep data.", "lang": "en", "labels": ["retention"]}\n')
+    assert cli(["data", "validate", str(data), "--labels", str(make(tmp_path))]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("clausetag: error: ") and expected in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+# --------------------------------------------------------------------------- issue 15: evaluate -o
+
+
+def _earlier_report(tmp: Path) -> str:
+    (tmp / "report").mkdir()
+    (tmp / "report" / "metrics.json").write_text("earlier")
+    return str(tmp / "report")
+
+
+def _a_file(tmp: Path) -> str:
+    (tmp / "old.txt").write_text("earlier")
+    return str(tmp / "old.txt")
+
+
+#: ``evaluate -o`` names a report folder; refused before the model loads (it does not even exist).
+EVALUATE_OUTPUT_CASES: dict[str, tuple[Callable[[Path], str], list[str], str]] = {
+    "an existing file": (_a_file, [], "old.txt: is a file; --output names a folder for the report"),
+    "an existing file, --overwrite": (_a_file, ["--overwrite"], "old.txt: is a file"),
+    "an earlier report": (
+        _earlier_report,
+        [],
+        "report: already holds a report (metrics.json); pass --overwrite",
+    ),
+    "an empty path": (lambda tmp: "", [], "the output path is empty"),
+    "a symlink loop": (_out_loop, [], "loop.jsonl: cannot use as output (Too many levels of symbolic links)"),
+    "a path below a regular file": (_out_below_file, [], "o.jsonl: cannot use as output (Not a directory)"),
+}
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in root.rglob("*")
+        if p.is_file() and not p.is_symlink()
+    }
+
+
+@pytest.mark.parametrize("flag", ["-o", "--output", "--out"])
+@pytest.mark.parametrize("case", list(EVALUATE_OUTPUT_CASES))
+def test_evaluate_output_is_refused_before_any_work(case: str, flag: str, tmp_path: Path, capsys) -> None:
+    make, extra, expected = EVALUATE_OUTPUT_CASES[case]
+    output = make(tmp_path)
+    before = _tree(tmp_path)
+    code = cli(["evaluate", "--model", str(tmp_path / "no-model"), "--data", "x.jsonl", flag, output, *extra])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("clausetag: error: ") and expected in err, err
+    assert err.count("\n") == 1 and "model directory not found" not in err
+    assert _tree(tmp_path) == before, "nothing replaced, nothing added"
+
+
+def test_evaluate_report_is_written_whole_or_not_at_all(
+    tiny_model: Path, small_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    from clausetag.training import evaluation
+
+    data = tmp_path / "few.jsonl"
+    data.write_text("".join(small_corpus.read_text(encoding="utf-8").splitlines(keepends=True)[:40]))
+    report = tmp_path / "report"
+    args = [
+        "evaluate",
+        "--model",
+        str(tiny_model),
+        "--data",
+        str(data),
+        "--bootstrap",
+        "5",
+        "-o",
+        str(report),
+    ]
+    assert cli(args) == 0
+    first = _tree(report)
+    assert sorted(first) == sorted(evaluation.REPORT_FILES)
+
+    def full(*a: Any) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(evaluation, "plot_confusion", full)  # the last file fails: none is replaced
+    assert cli([*args, "--overwrite"]) == 2
+    assert "report: cannot write (No space left on device)" in capsys.readouterr().err
+    assert _tree(report) == first and sorted(p.name for p in report.iterdir()) == sorted(first)
+    fresh = tmp_path / "fresh"
+    assert cli([*args[:-1], str(fresh)]) == 2 and not fresh.exists()
+    monkeypatch.undo()
+    (report / "notes.txt").write_text("mine")
+    assert cli([*args, "--overwrite", "--bootstrap", "7"]) == 0
+    assert json.loads((report / "metrics.json").read_text())["n"] == 40
+    assert (report / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in report.iterdir()) == sorted([*first, "notes.txt"])

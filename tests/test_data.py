@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import REPO, SEEDS, SHARED, corpus_units
+from helpers import REPO, SEEDS, SHARED, corpus_units
 
 from clausetag.cli import main as cli
 from clausetag.data.corpus import leave_one_document_out, load_units, split_by_document

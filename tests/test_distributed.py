@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import tiny_train_argv
+from helpers import tiny_train_argv
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""The offline encoder build (models/encoder.py) and the command-line dispatcher.
+"""The offline encoder build (models/encoder.py); the dispatcher's tests are in test_cli.py.
 
 The embedding check needs the built folder (``clausetag encoder build``) and is
 skipped without it; everything else fakes the packages, so it runs anywhere.
@@ -8,16 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import subprocess
-import sys
 from importlib.machinery import ModuleSpec
 from pathlib import Path
 
 import pytest
-from conftest import REPO, corpus_units
+from helpers import REPO, corpus_units
 
-from clausetag import __version__
-from clausetag.cli import COMMANDS, missing_extra_message, run
 from clausetag.cli import main as cli
 from clausetag.errors import ClausetagError
 from clausetag.models import encoder
@@ -178,82 +174,3 @@ def test_encoder_command_maps_the_refusal_to_exit_2(
     err = capsys.readouterr().err
     assert err.startswith("clausetag: error: ")
     assert INSTALL_HINT in err and "Traceback" not in err
-
-
-# --- the command-line dispatcher ------------------------------------------------------------
-
-
-@pytest.mark.parametrize("flag", ["--help", "-h", "help"])
-def test_help_lists_every_command(flag: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli([flag]) == 0
-    out = capsys.readouterr().out
-    assert "usage: clausetag <command>" in out
-    for name in COMMANDS:
-        assert f"  {name} " in out, name
-
-
-def test_no_arguments_prints_usage_and_fails(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli([]) == 2
-    assert "usage: clausetag <command>" in capsys.readouterr().out
-
-
-def test_unknown_command(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli(["frobnicate", "--x"]) == 2
-    captured = capsys.readouterr()
-    assert captured.err.startswith("clausetag: error: unknown command 'frobnicate'")
-    assert "usage: clausetag <command>" in captured.err
-    assert captured.out == ""
-
-
-def test_version(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli(["--version"]) == 0
-    assert capsys.readouterr().out.strip() == f"clausetag {__version__}"
-
-
-def test_console_entry_point_runs() -> None:
-    """`python -m clausetag.cli` is what the `clausetag` script calls."""
-    ok = subprocess.run([sys.executable, "-m", "clausetag.cli", "--help"], capture_output=True, text=True)
-    assert ok.returncode == 0 and "commands:" in ok.stdout
-    bad = subprocess.run([sys.executable, "-m", "clausetag.cli", "nope"], capture_output=True, text=True)
-    assert bad.returncode == 2 and "unknown command 'nope'" in bad.stderr
-
-
-@pytest.mark.parametrize(
-    ("module", "hint"),
-    [
-        ("datasets", "pip install 'clausetag[train]'"),
-        ("sklearn.metrics", "pip install 'clausetag[train]'"),
-        ("torch", "pip install 'clausetag[torch]'"),
-        ("onnxruntime", "pip install 'clausetag[onnx]'"),
-        ("onnxscript", "pip install 'clausetag[export]'"),
-        ("selectolax", "pip install 'clausetag[html]'"),
-        ("somethingelse", "pip install somethingelse"),
-    ],
-)
-def test_missing_extra_message(module: str, hint: str) -> None:
-    message = missing_extra_message(ModuleNotFoundError(f"No module named '{module}'", name=module))
-    assert message.endswith(hint)
-    assert f"'{module.split('.')[0]}'" in message
-
-
-def test_missing_optional_dependency_becomes_an_install_hint(capsys: pytest.CaptureFixture[str]) -> None:
-    def needs_datasets(argv: list[str]) -> int:
-        raise ModuleNotFoundError("No module named 'datasets'", name="datasets")
-
-    assert run(needs_datasets, []) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("clausetag: error: ") and "pip install 'clausetag[train]'" in err
-
-    def broken_import(argv: list[str]) -> int:
-        raise ModuleNotFoundError("No module named 'clausetag_typo'", name="clausetag_typo")
-
-    with pytest.raises(ModuleNotFoundError):  # a bug, not a missing extra: not hidden
-        run(broken_import, [])
-
-
-def test_user_errors_exit_2_without_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
-    def refuses(argv: list[str]) -> int:
-        raise ClausetagError("something the user can fix")
-
-    assert run(refuses, []) == 2
-    assert capsys.readouterr().err == "clausetag: error: something the user can fix\n"

@@ -21,14 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clausetag.errors import ClausetagError
+from clausetag.inference.markup import strip_html, strip_markdown
 from clausetag.inference.modeldir import ModelDir
-from clausetag.inference.readers import (
-    read_inputs,
-    read_jsonl_units,
-    read_stdin,
-    strip_html,
-    strip_markdown,
-)
+from clausetag.inference.readers import read_inputs, read_jsonl_units, read_stdin
 from clausetag.inference.segment import segment
 from clausetag.io import is_blank
 
@@ -88,7 +83,7 @@ def test_read_inputs_on_arbitrary_bytes(data: bytes, suffix: str) -> None:
         path.write_bytes(data)
         items = clean(lambda: read_inputs([str(path)]))
     for item in items or []:
-        texts = [u.text for u in item] if isinstance(item, list) else [item.text]
+        texts = [u.text for u in item.units()]
         for text in texts:
             text.encode("utf-8")  # every text can be written out
 
@@ -164,7 +159,7 @@ THRESHOLDS = st.fixed_dictionaries(
     {},
     optional={
         "thresholds": JSON | st.dictionaries(LABEL, JSON, max_size=3),
-        "max_length": st.integers(min_value=1, max_value=10_000),
+        "max_length": st.integers(min_value=1, max_value=10_000) | JSON,
     },
 )
 
@@ -176,14 +171,6 @@ def _model_dir(tmp: Path, config: bytes, thresholds: bytes) -> Path:
     return tmp
 
 
-#: The exception types of KNOWN_GAPS below: a fuzz run may still find those (an xfail),
-#: any other exception type fails. Drop this marker when ModelDir.open checks its types.
-KNOWN_GAP_TYPES = pytest.mark.xfail(
-    strict=False, raises=(AttributeError, TypeError, ValueError, OverflowError), reason="KNOWN_GAPS"
-)
-
-
-@KNOWN_GAP_TYPES
 @FUZZ
 @given(config=st.binary(max_size=300), thresholds=st.binary(max_size=300))
 def test_modeldir_open_on_arbitrary_bytes(config: bytes, thresholds: bytes) -> None:
@@ -191,7 +178,6 @@ def test_modeldir_open_on_arbitrary_bytes(config: bytes, thresholds: bytes) -> N
         clean(lambda: ModelDir.open(_model_dir(tmp, config, thresholds)))
 
 
-@KNOWN_GAP_TYPES
 @FUZZ
 @given(config=CONFIG, thresholds=THRESHOLDS, data=st.data())
 def test_modeldir_open_on_arbitrary_json(config: dict, thresholds: dict, data: st.DataObject) -> None:
@@ -204,34 +190,94 @@ def test_modeldir_open_on_arbitrary_json(config: dict, thresholds: dict, data: s
         clean(lambda: ModelDir.open(_model_dir(tmp, _dumps(config), _dumps(thresholds))))
 
 
-def _model_files(label: Any, max_length: Any, config: Any = None) -> tuple[bytes, bytes]:
+def _model_files(
+    label: Any, max_length: Any = 64, config: Any = None, thresholds: Any = None
+) -> tuple[bytes, bytes]:
     base = {"problem_type": "multi_label_classification", "id2label": {"0": label}}
-    thresholds = {"thresholds": {str(label): 0.5}, "max_length": max_length}
-    return _dumps(base if config is None else config), _dumps(thresholds)
+    table = {"thresholds": {str(label): 0.5}, "max_length": max_length}
+    return _dumps(base if config is None else config), _dumps(table if thresholds is None else thresholds)
 
 
-#: Found by the fuzzing above; ``inference/modeldir.py`` beyond its threshold checks is not
-#: this change's to edit. Strict: once fixed, these pass and the marker must go.
-KNOWN_GAPS = {
-    "a label that is a list": _model_files([], 64),
-    "max_length a string": _model_files("a", "abc"),
-    "max_length null": _model_files("a", None),
-    "config.json not an object": _model_files("a", 64, config=0),
+def _two_labels(config: dict[str, Any] | None = None, **thresholds: Any) -> tuple[bytes, bytes]:
+    base = {"problem_type": "multi_label_classification", "id2label": {"0": "a", "1": "b"}}
+    table = {"thresholds": {"a": 0.5, "b": 0.5, **thresholds}, "max_length": 64}
+    return _dumps({**base, **(config or {})}), _dumps(table)
+
+
+#: Wrongly typed model files, first found by the fuzzing above: each is one ClausetagError.
+BAD_MODEL_FILES: dict[str, tuple[tuple[bytes, bytes], str]] = {
+    "config.json not an object": (
+        _model_files("a", config=0),
+        "config.json: expected a JSON object, not a number",
+    ),
+    "config.json an array": (
+        _model_files("a", config=[]),
+        "config.json: expected a JSON object, not an array",
+    ),
+    "thresholds.json an array": (
+        _model_files("a", thresholds=[0.5]),
+        "thresholds.json: expected a JSON object, not an array",
+    ),
+    "id2label an array": (
+        _model_files("a", config={"problem_type": "multi_label_classification", "id2label": ["a"]}),
+        "config.json has no id2label",
+    ),
+    "id2label keys not ids": (_two_labels({"id2label": {"0": "a", "x": "b"}}), "id2label ids are not 0..1"),
+    "a label that is a list": (_model_files([]), "id2label must map each id to a label name"),
+    "a label that is a number": (_model_files(3), "id2label must map each id to a label name"),
+    "an empty label": (_model_files(" "), "id2label: a label name is empty"),
+    "a duplicated label": (_two_labels({"id2label": {"0": "a", "1": "a"}}), "duplicated labels: 'a'"),
+    "a label with a lone surrogate": (_model_files("\ud800"), "a string holds a lone surrogate"),
+    "a label missing from thresholds": (
+        _model_files("a", thresholds={"thresholds": {}}),
+        "only in config: ['a']",
+    ),
+    "thresholds an array": (_model_files("a", thresholds={"thresholds": [0.5]}), "no 'thresholds' table"),
+    "threshold a string": (_two_labels(a="0.5"), "thresholds must be numbers in [0, 1] (['a'])"),
+    "threshold true": (_two_labels(b=True), "thresholds must be numbers in [0, 1] (['b'])"),
+    "threshold NaN": (_two_labels(a=float("nan")), "thresholds must be numbers in [0, 1] (['a'])"),
+    "threshold negative": (_two_labels(a=-0.1), "thresholds must be numbers in [0, 1] (['a'])"),
+    "threshold above 1": (_two_labels(b=2), "thresholds must be numbers in [0, 1] (['b'])"),
+    "threshold null": (_two_labels(a=None), "thresholds must be numbers in [0, 1] (['a'])"),
+    "max_length a string": (
+        _model_files("a", "abc"),
+        "max_length must be a whole number of at least 1, not 'abc'",
+    ),
+    "max_length null": (_model_files("a", None), "max_length must be a whole number of at least 1, not None"),
+    "max_length a float": (_model_files("a", 64.5), "max_length must be a whole number"),
+    "max_length true": (_model_files("a", True), "max_length must be a whole number"),
+    "max_length negative": (_model_files("a", -1), "max_length must be a whole number"),
+    "text_prefix a list": (_two_labels({"text_prefix": ["query: "]}), "text_prefix must be a string"),
+    "JSON nested too deeply": (
+        (b'{"id2label": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", b"{}"),
+        "config.json: not valid JSON",
+    ),
+    "a 5000-digit number": (
+        (_model_files("a")[0], b'{"max_length": ' + b"9" * 5000 + b"}"),
+        "thresholds.json: not valid JSON",
+    ),
 }
 
 
-@pytest.mark.xfail(
-    strict=True, raises=(AttributeError, TypeError, ValueError), reason="ModelDir.open: issue 15, still open"
-)
-@pytest.mark.parametrize("case", list(KNOWN_GAPS))
-def test_modeldir_open_known_gaps(case: str) -> None:
-    with folder() as tmp:
-        clean(lambda: ModelDir.open(_model_dir(tmp, *KNOWN_GAPS[case])))
+@pytest.mark.parametrize("case", list(BAD_MODEL_FILES))
+def test_modeldir_open_refuses_wrong_types(case: str) -> None:
+    files, expected = BAD_MODEL_FILES[case]
+    with folder() as tmp, pytest.raises(ClausetagError) as exc:
+        ModelDir.open(_model_dir(tmp, *files))
+    assert expected in str(exc.value) and "\n" not in str(exc.value)
 
 
-@pytest.mark.parametrize("case", list(KNOWN_GAPS))
-def test_from_pretrained_maps_the_known_gaps(case: str) -> None:
+@pytest.mark.parametrize("case", ["config.json not an object", "a label that is a list", "max_length null"])
+def test_from_pretrained_refuses_wrong_types(case: str) -> None:
     from clausetag.inference import ClauseClassifier
 
-    with folder() as tmp, pytest.raises(ClausetagError, match="malformed model directory"):
-        ClauseClassifier.from_pretrained(_model_dir(tmp, *KNOWN_GAPS[case]))
+    files, expected = BAD_MODEL_FILES[case]
+    with folder() as tmp, pytest.raises(ClausetagError) as exc:
+        ClauseClassifier.from_pretrained(_model_dir(tmp, *files))
+    assert expected in str(exc.value)
+
+
+@pytest.mark.parametrize("path", [None, 5, b"model"])
+def test_modeldir_open_refuses_a_path_of_another_type(path: Any) -> None:
+    with pytest.raises(ClausetagError, match="the model directory must be a path"):
+        ModelDir.open(path)

@@ -91,7 +91,7 @@ def test_tag_document_matches_predict(clf: ClauseClassifier, policy: str, lang: 
     assert units[0].kind == "heading"
 
 
-BANNED = ("datasets", "clausetag.training", "transformers.trainer")
+BANNED = ("datasets", "clausetag.training", "transformers.trainer", "ray")
 
 
 def test_import_pulls_in_no_training_code() -> None:
@@ -167,7 +167,7 @@ def test_predict_html_strips_markup(tiny_model: Path, tmp_path: Path) -> None:
 
 
 def test_html_stdlib_fallback_gives_the_same_text() -> None:
-    from clausetag.inference.readers import _html_selectolax, _html_stdlib
+    from clausetag.inference.markup import _html_selectolax, _html_stdlib
 
     assert _html_stdlib(HTML_POLICY) == _html_selectolax(HTML_POLICY)
     nested = "<ol><li><p>First item.</p></li><li></li></ol><pre>a\nb</pre><div>" * 3000 + "deep"

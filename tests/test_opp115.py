@@ -15,7 +15,7 @@ from types import ModuleType
 
 import numpy as np
 import pytest
-from conftest import REPO, SHARED
+from helpers import REPO, SHARED
 
 from clausetag.cli import main as cli
 from clausetag.data.opp115 import (
@@ -75,7 +75,7 @@ def test_import_accepts_every_level_of_the_layout(tmp_path: Path) -> None:
 def test_refuses_overwrite_and_foreign_folders(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = import_fixture(tmp_path)
     assert cli(["data", "import-opp115", str(FIXTURE), "--out", str(out)]) == 2
-    assert "--force" in capsys.readouterr().err
+    assert "--overwrite" in capsys.readouterr().err
     assert cli(["data", "import-opp115", str(FIXTURE), "--out", str(out), "--force"]) == 0
     mixed = tmp_path / "mixed"
     mixed.mkdir()

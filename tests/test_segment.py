@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import REPO, SEEDS
+from helpers import REPO, SEEDS
 
 from clausetag.inference.segment import ABBREVIATIONS, segment
 

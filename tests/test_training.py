@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
-from conftest import tiny_train_argv
+from helpers import tiny_train_argv
 
 from clausetag.cli import main as cli
 from clausetag.labels import DEFAULT_LABELS
@@ -199,13 +199,10 @@ def test_probe_head_starts_from_a_working_classifier(tiny_encoder: Path, small_c
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from clausetag.data.corpus import label_matrix, load_units
+    from clausetag.training.args import ModelArguments
     from clausetag.training.metrics import macro_f1, tune_thresholds
-    from clausetag.training.train import (
-        ModelArguments,
-        _predict_proba,
-        init_head_from_probe,
-        positive_weights,
-    )
+    from clausetag.training.probe import init_head_from_probe
+    from clausetag.training.trainer import positive_weights, predict_proba
 
     units = load_units(small_corpus)[:300]
     labels = [*DEFAULT_LABELS, "never_seen"]  # a label without positives gets a confident "no"
@@ -213,7 +210,7 @@ def test_probe_head_starts_from_a_working_classifier(tiny_encoder: Path, small_c
     tokenizer = AutoTokenizer.from_pretrained(tiny_encoder)
 
     def train_f1(model: object) -> float:
-        proba = _predict_proba(model, tokenizer, units, 64)
+        proba = predict_proba(model, tokenizer, units, 64)
         return macro_f1(y, proba >= tune_thresholds(y, proba))
 
     torch.manual_seed(0)
@@ -227,11 +224,13 @@ def test_probe_head_starts_from_a_working_classifier(tiny_encoder: Path, small_c
     assert probe_f1 > random_f1 + 0.1, (random_f1, probe_f1)
 
 
-def test_probe_leaves_an_unknown_head_alone(capsys) -> None:
+def test_probe_leaves_an_unknown_head_alone(caplog) -> None:
     import torch
     from transformers import DistilBertConfig, DistilBertForSequenceClassification
 
-    from clausetag.training.train import ModelArguments, init_head_from_probe, positive_weights
+    from clausetag.training.args import ModelArguments
+    from clausetag.training.probe import init_head_from_probe
+    from clausetag.training.trainer import positive_weights
 
     config = DistilBertConfig(vocab_size=50, dim=16, n_layers=1, n_heads=2, hidden_dim=32, num_labels=2)
     model = DistilBertForSequenceClassification(config)
@@ -239,4 +238,81 @@ def test_probe_leaves_an_unknown_head_alone(capsys) -> None:
     y = np.array([[1, 0], [0, 1]])
     init_head_from_probe(model, None, [], y, positive_weights(y, 10.0), ModelArguments(), 16)
     assert torch.equal(model.classifier.weight, before)
-    assert "keeping its random initialisation" in capsys.readouterr().err
+    assert "keeping its random initialisation" in caplog.text  # a warning of the library's logger
+
+
+# --------------------------------------------------------------------------- arguments, writer, ranks
+
+
+def test_arguments_are_checked_before_any_data_is_read(tmp_path: Path, capsys) -> None:
+    """A config file's values meet the same checks as flags, before the (missing) data is touched."""
+    import pytest
+
+    from clausetag.errors import ClausetagError
+    from clausetag.training.args import ModelArguments
+
+    with pytest.raises(ClausetagError, match="--loss must be one of weighted_bce, bce, focal"):
+        ModelArguments(loss="nope")  # type: ignore[arg-type]
+    config = tmp_path / "run.json"
+    config.write_text(json.dumps({"train_file": str(tmp_path / "absent.jsonl"), "pooling": "max"}))
+    assert cli(["train", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "--pooling must be one of mean, cls, not 'max'" in err and "absent.jsonl" not in err
+
+
+def test_the_recipe_defaults_are_named_once() -> None:
+    from typing import get_args
+
+    from clausetag.training import args
+    from clausetag.training.thresholds import TRAIN_POLICIES
+
+    assert get_args(args.ThresholdPolicy) == TRAIN_POLICIES
+    model_args = args.ModelArguments()
+    assert (model_args.pooling, model_args.head_init, model_args.threshold_policy) == (
+        args.DEFAULT_POOLING,
+        args.DEFAULT_HEAD_INIT,
+        args.DEFAULT_THRESHOLD_POLICY,
+    )
+    assert args.ClausetagTrainingArguments(output_dir="x").num_train_epochs == args.DEFAULT_EPOCHS
+
+
+def test_other_ranks_get_an_explicit_none_and_write_nothing(
+    tiny_encoder: Path, small_corpus: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """Under torchrun only rank 0 tunes, scores and saves; the others get None, not a placeholder."""
+    from transformers import Trainer
+
+    from clausetag.training.train import load_splits, parse_args, run_training
+
+    out = tmp_path / "rank1"
+    argv = tiny_train_argv(tiny_encoder, small_corpus, out, "--num_train_epochs", "1", "--max_length", "32")
+    data_args, model_args, training_args = parse_args([*argv, "--head_init", "random"])
+    labels, train, dev, _ = load_splits(data_args, training_args.seed)
+    monkeypatch.setattr(Trainer, "is_world_process_zero", lambda self: False)
+    assert run_training(train[:64], dev[:32], labels, model_args, training_args, data_args) is None
+    assert not (out / "thresholds.json").exists()
+
+
+def test_model_directory_is_checked_before_it_replaces_the_old_one(tiny_model: Path, tmp_path: Path) -> None:
+    import shutil
+
+    import pytest
+
+    from clausetag.errors import ClausetagError
+    from clausetag.inference.modeldir import ModelDir, model_dir_writer
+
+    target = tmp_path / "model"
+    shutil.copytree(tiny_model, target)
+    before = sorted(p.name for p in target.iterdir())
+    with pytest.raises(ClausetagError, match=r"missing thresholds\.json"), model_dir_writer(target) as folder:
+        for name in before:
+            if name != "thresholds.json" and (target / name).is_file():
+                shutil.copy(target / name, folder / name)
+    assert sorted(p.name for p in target.iterdir()) == before  # untouched
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]  # no temporary folder left
+    with model_dir_writer(target) as folder:
+        shutil.copytree(tiny_model, folder, dirs_exist_ok=True)
+        (folder / "extra.txt").write_text("new")
+    assert ModelDir.open(target).labels == ModelDir.open(tiny_model).labels
+    assert (target / "extra.txt").read_text() == "new"
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]

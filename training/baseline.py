@@ -20,7 +20,9 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 
 from clausetag.data.corpus import DEFAULT_CORPUS_DIR, Unit, label_matrix, load_units, split_by_document
 from clausetag.errors import ClausetagError
+from clausetag.inference.ngram import Analyzer, NgramMember
 from clausetag.labels import resolve_label_set
+from clausetag.options import add_labels, add_output
 from clausetag.training.evaluation import headline, write_report
 from clausetag.training.metrics import full_report
 from clausetag.training.thresholds import DEFAULT_POLICY, TRAIN_POLICIES, choose_thresholds
@@ -81,6 +83,25 @@ def fit_baseline(
     return model
 
 
+def to_member(model: Baseline, weight: float) -> NgramMember:
+    """The fitted baseline in the model directory's pickle-free, numpy-only form."""
+    features = model.pipeline.named_steps["tfidf"]
+    analyzers = []
+    for _, vec in features.transformer_list:
+        kind = "word" if vec.analyzer == "word" else vec.analyzer
+        analyzers.append(Analyzer(kind, tuple(vec.ngram_range), dict(vec.vocabulary_), vec.idf_.copy()))
+    width = sum(len(a.idf) for a in analyzers)
+    coef = np.zeros((width, len(model.labels)))
+    intercept = np.zeros(len(model.labels))
+    trainable = [j for j in range(len(model.labels)) if j not in model.constant]
+    for est, j in zip(model.pipeline.named_steps["clf"].estimators_, trainable, strict=True):
+        coef[:, j] = est.coef_[0]
+        intercept[j] = est.intercept_[0]
+    for j, value in model.constant.items():  # a label seen with one value only: that value, exactly
+        intercept[j] = np.inf if value >= 0.5 else -np.inf
+    return NgramMember(list(model.labels), analyzers, coef, intercept, weight)
+
+
 def score(
     model: Baseline, units: Sequence[Unit], bootstrap: int = 1000
 ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
@@ -99,10 +120,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--dev_file", type=Path, default=None, help="default: hold out documents")
     parser.add_argument("--dev_docs", nargs="+", default=None)
     parser.add_argument("--test_file", type=Path, default=None, help="scored and reported if given")
-    parser.add_argument("--labels", type=Path, default=None)
+    add_labels(parser)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--threshold_policy", choices=TRAIN_POLICIES, default=DEFAULT_POLICY)
-    parser.add_argument("--out", type=Path, default=None, help="report directory")
+    add_output(parser, "report folder (metrics.json, report.md, plots)", type=Path, metavar="DIR")
     args = parser.parse_args(argv)
     labels = resolve_label_set(args.train_file, args.labels)
     units = load_units(args.train_file, labels)
@@ -117,7 +138,7 @@ def main(argv: list[str]) -> int:
     report["model"] = "tfidf+logreg baseline"
     report["data"] = str(args.test_file or f"{args.train_file} (dev documents)")
     print(f"baseline on {name}: {headline(report)}")
-    if args.out:
-        write_report(report, y_true, y_pred, args.out, "clausetag baseline (TF-IDF + logistic regression)")
-        print(f"report written to {args.out}/")
+    if args.output:
+        write_report(report, y_true, y_pred, args.output, "clausetag baseline (TF-IDF + logistic regression)")
+        print(f"report written to {args.output}/")
     return 0

@@ -1,14 +1,20 @@
 """``clausetag evaluate``: score a model directory on any corpus-format JSONL.
 
-Prints the headline figures, and with ``--out`` writes ``metrics.json``,
+Prints the headline figures, and with ``-o/--output`` writes ``metrics.json``,
 ``report.md`` and two plots (per-label F1 by language; gold × predicted label
-co-occurrence). The baseline and the experiments reuse ``write_report``.
+co-occurrence) into a folder; an earlier report there is replaced only with
+``--overwrite``. The baseline and the experiments reuse ``write_report``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import shutil
+import stat
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,7 +22,9 @@ from typing import Any
 import numpy as np
 
 from clausetag.data.corpus import Unit, label_matrix, load_units
-from clausetag.io import atomic_writer, write_json
+from clausetag.errors import ClausetagError
+from clausetag.io import atomic_writer, os_reason, terminate_as_interrupt, write_json
+from clausetag.options import add_backend, add_batch_size, add_output, add_overwrite
 from clausetag.training.metrics import full_report, tune_thresholds
 
 #: ``--threshold-policy`` values besides a number in (0, 1) (one threshold for every label).
@@ -174,17 +182,78 @@ def plot_confusion(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str]
     plt.close(fig)
 
 
+#: The files ``write_report`` puts in its folder.
+REPORT_FILES = ("metrics.json", "report.md", "per_label_f1.png", "label_confusion.png")
+
+
+def _nearest_existing(path: Path) -> Path:
+    path = Path(os.path.abspath(path))
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def check_report_dir(out: str | Path, overwrite: bool = False) -> Path:
+    """Check a report folder before any work: not a file, writable, and without
+    ``overwrite`` holding no earlier report (whose files would be replaced)."""
+    given = str(out)
+    if not given.strip():
+        raise ClausetagError("the output path is empty")
+    path = Path(given)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:  # a symlink loop, a path below a regular file
+        raise ClausetagError(f"{given}: cannot use as output ({os_reason(exc)})") from None
+    if st is not None and not stat.S_ISDIR(st.st_mode):
+        raise ClausetagError(
+            f"{given}: is a file; --output names a folder for the report ({', '.join(REPORT_FILES)})"
+        )
+    existing = [name for name in REPORT_FILES if (path / name).exists()] if st else []
+    if existing and not overwrite:
+        raise ClausetagError(
+            f"{given}: already holds a report ({', '.join(existing)}); "
+            "pass --overwrite to replace it, or choose another --output"
+        )
+    if not os.access(_nearest_existing(path), os.W_OK):
+        raise ClausetagError(f"{given}: cannot write (Permission denied or a read-only location)")
+    return path
+
+
 def write_report(
     report: dict[str, Any], y_true: np.ndarray, y_pred: np.ndarray, out_dir: str | Path, title: str
 ) -> Path:
+    """Write ``REPORT_FILES`` into ``out_dir`` together: all of them or, on any failure, none.
+
+    They are made in a hidden folder inside ``out_dir`` and renamed into place
+    at the end, so a failing plot leaves no report that lacks its plots.
+    """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "metrics.json", report)
-    with atomic_writer(out / "report.md") as fh:
-        fh.write(markdown(report, title))
-        fh.write("\n![per-label F1](per_label_f1.png)\n\n![confusion](label_confusion.png)\n")
-    plot_per_label_f1(report, out / "per_label_f1.png")
-    plot_confusion(y_true, y_pred, report["labels"], out / "label_confusion.png")
+    created = not out.exists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".report.", suffix=".tmp", dir=out))
+    except OSError as exc:
+        raise ClausetagError(f"{out}: cannot write ({os_reason(exc)})") from None
+    done = False
+    try:
+        write_json(staging / "metrics.json", report)
+        with atomic_writer(staging / "report.md") as fh:
+            fh.write(markdown(report, title))
+            fh.write("\n![per-label F1](per_label_f1.png)\n\n![confusion](label_confusion.png)\n")
+        plot_per_label_f1(report, staging / "per_label_f1.png")
+        plot_confusion(y_true, y_pred, report["labels"], staging / "label_confusion.png")
+        for name in REPORT_FILES:
+            os.replace(staging / name, out / name)
+        done = True
+    except OSError as exc:
+        raise ClausetagError(f"{out}: cannot write ({os_reason(exc)})") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        if created and not done:
+            with contextlib.suppress(OSError):
+                out.rmdir()  # only if empty: nothing of ours is left in it
     return out
 
 
@@ -208,8 +277,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--data", required=True, type=Path, help="JSONL (or corpus dir) with text, lang, labels"
     )
-    parser.add_argument("--backend", default="torch", choices=["torch", "onnx", "onnx-int8"])
-    parser.add_argument("--batch-size", type=int, default=32)
+    add_backend(parser)
+    add_batch_size(parser)
     parser.add_argument("--bootstrap", type=int, default=1000, help="resamples for the macro-F1 CI")
     parser.add_argument(
         "--threshold-policy",
@@ -221,17 +290,20 @@ def main(argv: list[str]) -> int:
         "a number: that threshold for every label; oracle: tuned on this data (optimistic upper bound)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
-    parser.add_argument("--out", type=Path, default=None, help="report directory (metrics, report.md, plots)")
+    add_output(parser, "report folder (metrics.json, report.md, plots)")
+    add_overwrite(parser, "replace an earlier report in --output")
     args = parser.parse_args(argv)
-    report, y_true, y_pred, _ = evaluate_model(
-        args.model, args.data, args.backend, args.batch_size, args.bootstrap, args.threshold_policy
-    )
-    if args.out:
-        write_report(report, y_true, y_pred, args.out, f"clausetag evaluation: {args.model.name}")
+    out = None if args.output is None else check_report_dir(args.output, args.overwrite)
+    with terminate_as_interrupt():  # SIGTERM cleans up like Ctrl-C: no half-written report
+        report, y_true, y_pred, _ = evaluate_model(
+            args.model, args.data, args.backend, args.batch_size, args.bootstrap, args.threshold_policy
+        )
+        if out is not None:
+            write_report(report, y_true, y_pred, out, f"clausetag evaluation: {args.model.name}")
     if args.json:
         print(json.dumps(report, ensure_ascii=False))
     else:
         print(headline(report))
-        if args.out:
-            print(f"report written to {args.out}/")
+        if out is not None:
+            print(f"report written to {out}/")
     return 0

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -25,7 +26,7 @@ import numpy as np
 
 from clausetag.data.corpus import (
     DEFAULT_CORPUS_DIR,
-    Unit,
+    CorpusUnit,
     document_groups,
     label_matrix,
     leave_one_document_out,
@@ -35,12 +36,16 @@ from clausetag.data.corpus import (
 from clausetag.errors import ClausetagError
 from clausetag.io import atomic_writer
 from clausetag.labels import resolve_label_set
+from clausetag.options import add_labels, add_output
 from clausetag.training.evaluation import headline, write_report
 from clausetag.training.metrics import full_report
 
+logger = logging.getLogger(__name__)
+
 # (train, dev, test, labels) -> (test probabilities, test thresholds)
 Fitter = Callable[
-    [Sequence[Unit], Sequence[Unit], Sequence[Unit], Sequence[str]], tuple[np.ndarray, np.ndarray]
+    [Sequence[CorpusUnit], Sequence[CorpusUnit], Sequence[CorpusUnit], Sequence[str]],
+    tuple[np.ndarray, np.ndarray],
 ]
 
 
@@ -48,7 +53,10 @@ def baseline_fitter(seed: int) -> Fitter:
     from clausetag.training.baseline import fit_baseline
 
     def fit(
-        train: Sequence[Unit], dev: Sequence[Unit], test: Sequence[Unit], labels: Sequence[str]
+        train: Sequence[CorpusUnit],
+        dev: Sequence[CorpusUnit],
+        test: Sequence[CorpusUnit],
+        labels: Sequence[str],
     ) -> tuple[np.ndarray, np.ndarray]:
         model = fit_baseline(train, dev, labels, seed=seed)
         return model.predict_proba([u["text"] for u in test]), model.thresholds
@@ -62,7 +70,10 @@ def transformer_fitter(train_argv: list[str]) -> Fitter:
     from clausetag.training.train import parse_args, run_training
 
     def fit(
-        train: Sequence[Unit], dev: Sequence[Unit], test: Sequence[Unit], labels: Sequence[str]
+        train: Sequence[CorpusUnit],
+        dev: Sequence[CorpusUnit],
+        test: Sequence[CorpusUnit],
+        labels: Sequence[str],
     ) -> tuple[np.ndarray, np.ndarray]:
         with tempfile.TemporaryDirectory(prefix="clausetag-fold-") as tmp:
             data_args, model_args, training_args = parse_args(
@@ -75,7 +86,7 @@ def transformer_fitter(train_argv: list[str]) -> Fitter:
     return fit
 
 
-def _inner_dev(train: Sequence[Unit], fold_index: int) -> tuple[list[Unit], list[Unit]]:
+def _inner_dev(train: Sequence[CorpusUnit], fold_index: int) -> tuple[list[CorpusUnit], list[CorpusUnit]]:
     groups = document_groups(train)
     real = real_documents(train, groups)
     if len(real) < 2:
@@ -86,7 +97,7 @@ def _inner_dev(train: Sequence[Unit], fold_index: int) -> tuple[list[Unit], list
 
 
 def lodo(
-    units: Sequence[Unit], labels: Sequence[str], fit: Fitter
+    units: Sequence[CorpusUnit], labels: Sequence[str], fit: Fitter
 ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
     rows_true, rows_pred, langs, folds = [], [], [], []
     for k, (doc, train, test) in enumerate(leave_one_document_out(units)):
@@ -105,10 +116,12 @@ def lodo(
                 "seconds": round(time.perf_counter() - started, 1),
             }
         )
-        print(
-            f"fold {doc}: macro-F1 {fold['macro_f1']:.3f} micro-F1 {fold['micro_f1']:.3f} "
-            f"({folds[-1]['seconds']:.0f}s)",
-            flush=True,
+        logger.info(
+            "fold %s: macro-F1 %.3f micro-F1 %.3f (%.0fs)",
+            doc,
+            fold["macro_f1"],
+            fold["micro_f1"],
+            folds[-1]["seconds"],
         )
         rows_true.append(y_true)
         rows_pred.append(y_pred)
@@ -119,7 +132,7 @@ def lodo(
     return report, y_true, y_pred
 
 
-def crosslingual(units: Sequence[Unit], labels: Sequence[str], fit: Fitter) -> dict[str, Any]:
+def crosslingual(units: Sequence[CorpusUnit], labels: Sequence[str], fit: Fitter) -> dict[str, Any]:
     groups = document_groups(units)
     real = real_documents(units, groups)
     halves = [real[0::2], real[1::2]]
@@ -133,7 +146,7 @@ def crosslingual(units: Sequence[Unit], labels: Sequence[str], fit: Fitter) -> d
         for h in (0, 1):
             train_docs, test_docs = halves[h], halves[1 - h]
 
-            def pick(docs: list[str], lang: str) -> list[Unit]:
+            def pick(docs: list[str], lang: str) -> list[CorpusUnit]:
                 return [units[i] for d in docs for i in groups[d] if units[i]["lang"] == lang]
 
             authored = [u for u in units if u["source"] == "authored" and u["lang"] == src]
@@ -156,9 +169,8 @@ def crosslingual(units: Sequence[Unit], labels: Sequence[str], fit: Fitter) -> d
             "macro_f1_ci95": rep["macro_f1_ci95"],
             "n": rep["n"],
         }
-        print(
-            f"{src}->{tgt}: macro-F1 {rep['macro_f1']:.3f} micro-F1 {rep['micro_f1']:.3f} (n={rep['n']})",
-            flush=True,
+        logger.info(
+            "%s->%s: macro-F1 %.3f micro-F1 %.3f (n=%d)", src, tgt, rep["macro_f1"], rep["micro_f1"], rep["n"]
         )
     return results
 
@@ -182,9 +194,9 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--model", choices=["transformer", "baseline"], default="baseline")
     parser.add_argument("--data", type=Path, default=DEFAULT_CORPUS_DIR)
-    parser.add_argument("--labels", type=Path, default=None)
+    add_labels(parser)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--out", type=Path, required=True, help="results directory")
+    add_output(parser, "results directory", required=True, type=Path, metavar="DIR")
     args, train_argv = parser.parse_known_args(argv)
     train_argv = [a for a in train_argv if a != "--"]
     if train_argv and args.model != "transformer":
@@ -197,18 +209,18 @@ def main(argv: list[str]) -> int:
         else baseline_fitter(args.seed)
     )
     started = time.perf_counter()
-    args.out.mkdir(parents=True, exist_ok=True)
+    args.output.mkdir(parents=True, exist_ok=True)
     if args.kind == "lodo":
         report, y_true, y_pred = lodo(units, labels, fit)
         report.update(model=args.model, data=str(args.data), seconds=round(time.perf_counter() - started, 1))
-        write_report(report, y_true, y_pred, args.out, f"leave-one-document-out: {args.model}")
+        write_report(report, y_true, y_pred, args.output, f"leave-one-document-out: {args.model}")
         print(f"{args.model} LODO: {headline(report)}")
     else:
         results = crosslingual(units, labels, fit)
         results.update(model=args.model, seconds=round(time.perf_counter() - started, 1))
-        with atomic_writer(args.out / "crosslingual.json") as fh:
+        with atomic_writer(args.output / "crosslingual.json") as fh:
             json.dump(results, fh, indent=2)
-    print(f"results written to {args.out}/ ({(time.perf_counter() - started) / 60:.1f} min)")
+    print(f"results written to {args.output}/ ({(time.perf_counter() - started) / 60:.1f} min)")
     return 0
 
 

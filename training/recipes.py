@@ -15,7 +15,11 @@ Rows (``--rows``):
   chosen on the training documents' out-of-fold predictions;
 - ``finetune-cls`` / ``finetune-mean``: ``clausetag train`` itself (probe head,
   then fine-tuning) with ``[CLS]`` or mean pooling; extra ``clausetag train``
-  flags go after ``--``. These take minutes per fold; the others seconds.
+  flags go after ``--``. These take many minutes per fold; the others a few;
+- ``tfidf-dev``: ``tfidf`` fitted as the fine-tuned rows are (their inner
+  training documents, thresholds on their dev documents);
+- ``ensemble-ft``: ``finetune-mean`` and ``tfidf-dev`` averaged, the weight
+  chosen on the dev documents.
 
 Every row is scored under each threshold policy of
 ``clausetag.training.thresholds`` (flat 0.5, tuned on one dev document, tuned
@@ -40,7 +44,7 @@ import numpy as np
 
 from clausetag.data.corpus import (
     DEFAULT_CORPUS_DIR,
-    Unit,
+    CorpusUnit,
     authored_documents,
     document_groups,
     label_matrix,
@@ -61,7 +65,7 @@ log = logging.getLogger(__name__)
 E5_PREFIX = "query: "
 
 # (train, test, labels) -> test probabilities
-Scorer = Callable[[Sequence[Unit], Sequence[Unit], Sequence[str]], np.ndarray]
+Scorer = Callable[[Sequence[CorpusUnit], Sequence[CorpusUnit], Sequence[str]], np.ndarray]
 
 
 # --- frozen encoder features -------------------------------------------------------------------
@@ -131,26 +135,18 @@ class FeatureCache:
 
 
 def probe_scorer(cache: FeatureCache, pooling: str, c: float = 1.0) -> Scorer:
-    """Standardised frozen vectors + one class-weighted logistic regression per label."""
-    from sklearn.linear_model import LogisticRegression
+    """The head ``clausetag train`` starts from (``training.probe``) on frozen vectors: no fine-tuning."""
+    from clausetag.training.probe import PROBE_SCALE, fit_probe
+    from clausetag.training.trainer import positive_weights
 
-    def score(train: Sequence[Unit], test: Sequence[Unit], labels: Sequence[str]) -> np.ndarray:
+    def score(train: Sequence[CorpusUnit], test: Sequence[CorpusUnit], labels: Sequence[str]) -> np.ndarray:
         x = cache.vectors([u["text"] for u in train], pooling)
         z = cache.vectors([u["text"] for u in test], pooling)
         mu, sd = x.mean(0), x.std(0) + 1e-6
-        x, z = (x - mu) / sd, (z - mu) / sd
         y = label_matrix(train, labels)
-        out = np.zeros((len(test), len(labels)))
-        for j in range(len(labels)):
-            if y[:, j].min() == y[:, j].max():
-                out[:, j] = float(y[0, j])
-                continue
-            pos = y[:, j].sum()
-            weight = min(10.0, float(np.sqrt((len(y) - pos) / pos)))
-            fit = LogisticRegression(C=c, class_weight={0: 1.0, 1: weight}, max_iter=1000)
-            fit.fit(x, y[:, j])
-            out[:, j] = fit.predict_proba(z)[:, 1]
-        return out
+        weight, bias = fit_probe(np.tanh(PROBE_SCALE * (x - mu) / sd), y, positive_weights(y, 10.0), c)
+        logits = np.tanh(PROBE_SCALE * (z - mu) / sd) @ weight.T + bias
+        return 1.0 / (1.0 + np.exp(-logits))
 
     return score
 
@@ -158,7 +154,7 @@ def probe_scorer(cache: FeatureCache, pooling: str, c: float = 1.0) -> Scorer:
 def tfidf_scorer(seed: int = 42) -> Scorer:
     from clausetag.training.baseline import fit_baseline
 
-    def score(train: Sequence[Unit], test: Sequence[Unit], labels: Sequence[str]) -> np.ndarray:
+    def score(train: Sequence[CorpusUnit], test: Sequence[CorpusUnit], labels: Sequence[str]) -> np.ndarray:
         model = fit_baseline(train, train[:1], labels, seed=seed)  # thresholds are chosen outside
         return model.predict_proba([u["text"] for u in test])
 
@@ -171,7 +167,10 @@ def finetune_fitter(train_argv: list[str]) -> Callable[..., np.ndarray]:
     from clausetag.training.train import parse_args, run_training
 
     def fit(
-        train: Sequence[Unit], dev: Sequence[Unit], test: Sequence[Unit], labels: Sequence[str]
+        train: Sequence[CorpusUnit],
+        dev: Sequence[CorpusUnit],
+        test: Sequence[CorpusUnit],
+        labels: Sequence[str],
     ) -> np.ndarray:
         with tempfile.TemporaryDirectory(prefix="clausetag-recipe-") as tmp:
             data_args, model_args, training_args = parse_args(
@@ -183,7 +182,22 @@ def finetune_fitter(train_argv: list[str]) -> Callable[..., np.ndarray]:
     return fit
 
 
-def inner_dev_split(train: Sequence[Unit], seed: int = 42) -> tuple[list[Unit], list[Unit]]:
+def tfidf_fitter(seed: int = 42) -> Callable[..., np.ndarray]:
+    """The TF-IDF model fitted like the fine-tuned rows (inner train), scoring dev and test."""
+    scorer = tfidf_scorer(seed)
+
+    def fit(
+        train: Sequence[CorpusUnit],
+        dev: Sequence[CorpusUnit],
+        test: Sequence[CorpusUnit],
+        labels: Sequence[str],
+    ) -> np.ndarray:
+        return scorer(train, test, labels)
+
+    return fit
+
+
+def inner_dev_split(train: Sequence[CorpusUnit], seed: int = 42) -> tuple[list[CorpusUnit], list[CorpusUnit]]:
     """``clausetag train``'s default dev split (a share of the authored policies), inside a fold."""
     parts = split_by_document(train, seed=seed)
     return parts["train"], parts["dev"]
@@ -192,7 +206,7 @@ def inner_dev_split(train: Sequence[Unit], seed: int = 42) -> tuple[list[Unit], 
 # --- out-of-fold predictions inside the training documents ---------------------------------------
 
 
-def document_folds(units: Sequence[Unit], k: int = 4, seed: int = 42) -> list[list[int]]:
+def document_folds(units: Sequence[CorpusUnit], k: int = 4, seed: int = 42) -> list[list[int]]:
     """``k`` groups of unit indices, whole documents (with translations) per group."""
     groups = document_groups(units)
     docs = sorted(groups)
@@ -203,7 +217,7 @@ def document_folds(units: Sequence[Unit], k: int = 4, seed: int = 42) -> list[li
     return folds
 
 
-def out_of_fold(train: Sequence[Unit], labels: Sequence[str], scorer: Scorer, k: int) -> np.ndarray:
+def out_of_fold(train: Sequence[CorpusUnit], labels: Sequence[str], scorer: Scorer, k: int) -> np.ndarray:
     proba = np.zeros((len(train), len(labels)))
     for idx in document_folds(train, k):
         held = set(idx)
@@ -248,55 +262,118 @@ class RowResult:
         return np.vstack(rows)
 
 
+class FoldStore:
+    """Finished folds on disk, keyed by row, recipe and data: reruns and other studies reuse them."""
+
+    def __init__(self, folder: Path | None) -> None:
+        self.folder = folder
+
+    def _path(self, name: str, doc: str, key: str) -> Path | None:
+        return self.folder / f"{name}-{doc}-{key}.npz" if self.folder else None
+
+    def get(self, name: str, doc: str, key: str) -> tuple[Fold, float] | None:
+        path = self._path(name, doc, key)
+        if path is None or not path.is_file():
+            return None
+        with np.load(path, allow_pickle=False) as z:
+            fold = Fold(z["y_ref"], z["ref"], z["dev_doc"], z["test"])
+            return fold, float(z["seconds"])
+
+    def put(self, name: str, doc: str, key: str, fold: Fold, seconds: float) -> None:
+        path = self._path(name, doc, key)
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_writer(path, "wb") as fh:
+            np.savez(
+                fh, y_ref=fold.y_ref, ref=fold.ref, dev_doc=fold.dev_doc, test=fold.test, seconds=seconds
+            )
+
+
+def fold_key(
+    recipe: str, train: Sequence[CorpusUnit], test: Sequence[CorpusUnit], labels: Sequence[str]
+) -> str:
+    """What a fold's result depends on: the recipe, the labels and every unit on each side."""
+    h = hashlib.sha1(f"{recipe}|{'|'.join(labels)}".encode())
+    for side in (train, test):
+        for u in side:
+            h.update(f"\x00{u['id']}\x01{u['text']}\x01{','.join(u['labels'])}".encode())
+        h.update(b"\x02")
+    return h.hexdigest()[:16]
+
+
 def run_row(
     name: str,
-    units: Sequence[Unit],
+    units: Sequence[CorpusUnit],
     labels: Sequence[str],
     scorer: Scorer | None = None,
     inner_k: int = 4,
     finetune: Callable[..., np.ndarray] | None = None,
     ensemble_of: tuple[RowResult, RowResult] | None = None,
+    only: Sequence[str] | None = None,
+    store: FoldStore | None = None,
+    recipe: str = "",
 ) -> RowResult:
-    started = time.perf_counter()
+    """One recipe over the LODO folds; ``recipe`` names its settings in the fold store's key."""
+    store = store or FoldStore(None)
+    seconds = 0.0
     ys, langs, folds = [], [], []
-    for k, (doc, train, test) in enumerate(leave_one_document_out(units)):
+    outer = [f for f in leave_one_document_out(units) if only is None or f[0] in only]
+    for k, (doc, train, test) in enumerate(outer):
         t0 = time.perf_counter()
-        if ensemble_of is not None:
-            fold = _ensemble_fold(ensemble_of, k)
-        elif finetune is not None:
-            inner, dev = inner_dev_split(train)
-            both = finetune(inner, dev, [*test, *dev], labels)
-            y_dev = label_matrix(dev, labels)
-            fold = Fold(y_dev, both[len(test) :], _first_document(dev), both[: len(test)])
+        key = fold_key(f"{name}|{recipe}|{inner_k}", train, test, labels)
+        kept = store.get(name, doc, key) if ensemble_of is None else None
+        if kept is not None:
+            fold, took = kept
+            log.info("  %s: fold %s from the fold store (%.0f s when computed)", name, doc, took)
         else:
-            assert scorer is not None
-            oof = out_of_fold(train, labels, scorer, inner_k)
-            fold = Fold(label_matrix(train, labels), oof, _first_document(train), scorer(train, test, labels))
+            fold = _compute_fold(train, test, labels, k, scorer, inner_k, finetune, ensemble_of)
+            took = time.perf_counter() - t0
+            if ensemble_of is None:
+                store.put(name, doc, key, fold, took)
+            log.info("  %s: fold %s done (%.0f s)", name, doc, took)
+        seconds += took
         folds.append(fold)
         ys.append(label_matrix(test, labels))
         langs += [u["lang"] for u in test]
-        print(f"  {name}: fold {doc} done ({time.perf_counter() - t0:.0f} s)", flush=True)
-    return RowResult(name, time.perf_counter() - started, np.vstack(ys), langs, folds)
+    if ensemble_of is not None:
+        seconds += sum(m.seconds for m in ensemble_of)
+    return RowResult(name, seconds, np.vstack(ys), langs, folds)
+
+
+def _compute_fold(
+    train: Sequence[CorpusUnit],
+    test: Sequence[CorpusUnit],
+    labels: Sequence[str],
+    k: int,
+    scorer: Scorer | None,
+    inner_k: int,
+    finetune: Callable[..., np.ndarray] | None,
+    ensemble_of: tuple[RowResult, RowResult] | None,
+) -> Fold:
+    if ensemble_of is not None:
+        return _ensemble_fold(ensemble_of, k)
+    if finetune is not None:
+        inner, dev = inner_dev_split(train)
+        both = finetune(inner, dev, [*test, *dev], labels)
+        y_dev = label_matrix(dev, labels)
+        return Fold(y_dev, both[len(test) :], _first_document(dev), both[: len(test)])
+    assert scorer is not None
+    oof = out_of_fold(train, labels, scorer, inner_k)
+    return Fold(label_matrix(train, labels), oof, _first_document(train), scorer(train, test, labels))
 
 
 def _ensemble_fold(members: tuple[RowResult, RowResult], k: int) -> Fold:
-    """Weight of the first member chosen on the members' out-of-fold scores, then applied to the test."""
-    from clausetag.training.metrics import macro_f1, tune_thresholds
+    """The second member's weight chosen on the members' reference scores, then applied to the test."""
+    from clausetag.training.ensemble import choose_weight
 
     a, b = members[0].folds[k], members[1].folds[k]
-    best_w, best = 0.5, -1.0
-    for w in np.round(np.arange(0.0, 1.01, 0.1), 2):
-        mix = w * a.ref + (1 - w) * b.ref
-        score = macro_f1(a.y_ref, mix >= tune_thresholds(a.y_ref, mix))
-        if score > best + 1e-9:
-            best_w, best = float(w), score
-    print(f"    ensemble fold {k}: weight {best_w:.1f} on {members[0].name}", flush=True)
-    return Fold(
-        a.y_ref, best_w * a.ref + (1 - best_w) * b.ref, a.dev_doc, best_w * a.test + (1 - best_w) * b.test
-    )
+    w = choose_weight(a.y_ref, a.ref, b.ref)
+    log.info("    ensemble fold %d: weight %.1f on %s", k, w, members[1].name)
+    return Fold(a.y_ref, (1 - w) * a.ref + w * b.ref, a.dev_doc, (1 - w) * a.test + w * b.test)
 
 
-def _first_document(units: Sequence[Unit]) -> np.ndarray:
+def _first_document(units: Sequence[CorpusUnit]) -> np.ndarray:
     """Mask of the first real document's units (v1 tuned thresholds on one such document)."""
     groups = document_groups(units)
     real = real_documents(units, groups) or sorted(groups)
@@ -305,35 +382,54 @@ def _first_document(units: Sequence[Unit]) -> np.ndarray:
     return mask
 
 
-ROWS = ("tfidf", "probe-cls", "probe-mean", "ensemble", "finetune-cls", "finetune-mean")
+ROWS = (
+    "tfidf",
+    "probe-cls",
+    "probe-mean",
+    "ensemble",
+    "finetune-cls",
+    "finetune-mean",
+    "tfidf-dev",
+    "ensemble-ft",
+)
+#: Rows that mix two others, and the rows they need before them.
+ENSEMBLES = {"ensemble": ("probe-mean", "tfidf"), "ensemble-ft": ("finetune-mean", "tfidf-dev")}
 
 
 def study(
-    units: Sequence[Unit],
+    units: Sequence[CorpusUnit],
     labels: Sequence[str],
     rows: Sequence[str],
     encoder: str | Path,
     cache_dir: Path | None,
     train_argv: list[str],
     inner_k: int = 4,
+    only: Sequence[str] | None = None,
 ) -> list[RowResult]:
+    """The rows named, in order; ``only``: held-out documents to score (default: every real one)."""
     cache = FeatureCache(encoder, cache_dir=cache_dir)
+    store = FoldStore(cache_dir.parent / "folds" if cache_dir else None)
     results: dict[str, RowResult] = {}
     for name in rows:
-        print(f"row {name} …", flush=True)
-        if name == "ensemble":
-            for need in ("probe-mean", "tfidf"):
-                if need not in results:
-                    raise ClausetagError("the ensemble row needs the probe-mean and tfidf rows before it")
-            results[name] = run_row(
-                name, units, labels, ensemble_of=(results["probe-mean"], results["tfidf"])
-            )
+        log.info("row %s …", name)
+        if name in ENSEMBLES:
+            a, b = ENSEMBLES[name]
+            if a not in results or b not in results:
+                raise ClausetagError(f"the {name} row needs the {a} and {b} rows before it")
+            results[name] = run_row(name, units, labels, ensemble_of=(results[a], results[b]), only=only)
+        elif name == "tfidf-dev":
+            results[name] = run_row(name, units, labels, finetune=tfidf_fitter(), only=only, store=store)
         elif name.startswith("finetune-"):
             fit = finetune_fitter([*train_argv, "--pooling", name.split("-", 1)[1]])
-            results[name] = run_row(name, units, labels, finetune=fit)
+            results[name] = run_row(
+                name, units, labels, finetune=fit, only=only, store=store, recipe=" ".join(train_argv)
+            )
         else:
             scorer = tfidf_scorer() if name == "tfidf" else probe_scorer(cache, name.split("-", 1)[1])
-            results[name] = run_row(name, units, labels, scorer, inner_k)
+            recipe = f"{cache.encoder}|{cache.max_length}|tanh-probe" if name.startswith("probe") else ""
+            results[name] = run_row(
+                name, units, labels, scorer, inner_k, only=only, store=store, recipe=recipe
+            )
     return [results[n] for n in rows]
 
 
@@ -367,7 +463,8 @@ def table(results: Sequence[RowResult], labels: Sequence[str]) -> tuple[str, dic
 
 
 def main(argv: list[str]) -> int:
-    from clausetag.models.encoder import DEFAULT_ENCODER_DIR
+    from clausetag.models.encoder import default_encoder_dir
+    from clausetag.options import add_output
 
     parser = argparse.ArgumentParser(
         prog="clausetag experiment recipes",
@@ -378,11 +475,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_CORPUS_DIR)
     parser.add_argument("--labels", type=Path, default=None)
     parser.add_argument(
-        "--encoder", default=str(DEFAULT_ENCODER_DIR), help="frozen encoder of the probe rows"
+        "--encoder", default=str(default_encoder_dir()), help="frozen encoder of the probe rows"
     )
     parser.add_argument("--authored", type=int, default=None, help="use only the first N authored policies")
     parser.add_argument("--inner_folds", type=int, default=4, help="document folds for out-of-fold scores")
-    parser.add_argument("-o", "--output", "--out", dest="output", type=Path, required=True)
+    parser.add_argument(
+        "--folds", nargs="+", default=None, help="held-out real documents to score (default: all)"
+    )
+    add_output(parser, "folder for recipes.md/json, features/ and folds/", required=True, type=Path)
     args, train_argv = parser.parse_known_args(argv)
     train_argv = [a for a in train_argv if a != "--"]
     labels = resolve_label_set(args.data, args.labels)
@@ -390,23 +490,38 @@ def main(argv: list[str]) -> int:
     if args.authored is not None:
         units = keep_authored(units, args.authored)
     args.output.mkdir(parents=True, exist_ok=True)
+    real = real_documents(units)
+    unknown = sorted(set(args.folds or ()) - set(real))
+    if unknown:
+        raise ClausetagError(f"--folds: {unknown} are not real documents of {args.data} ({real})")
     results = study(
-        units, labels, args.rows, args.encoder, args.output / "features", train_argv, args.inner_folds
+        units,
+        labels,
+        args.rows,
+        args.encoder,
+        args.output / "features",
+        train_argv,
+        args.inner_folds,
+        args.folds,
     )
     md, data = table(results, labels)
     n_auth = len(authored_documents(units))
-    n_real = len(real_documents(units))
-    header = f"{len(units)} units, {n_auth} authored policies, LODO over {n_real} real documents"
+    held = ", ".join(args.folds or real)
+    header = f"{len(units)} units, {n_auth} authored policies, LODO over real documents {held}"
     with atomic_writer(args.output / "recipes.md") as fh:
         fh.write(f"# clausetag recipe study\n\n{header}\n\n{md}\n")
     with atomic_writer(args.output / "recipes.json") as fh:
-        json.dump({"units": len(units), "authored_policies": n_auth, "rows": data}, fh, indent=2)
+        json.dump(
+            {"units": len(units), "authored_policies": n_auth, "folds": args.folds or real, "rows": data},
+            fh,
+            indent=2,
+        )
     print(header)
     print(md)
     return 0
 
 
-def keep_authored(units: Sequence[Unit], n: int) -> list[Unit]:
+def keep_authored(units: Sequence[CorpusUnit], n: int) -> list[CorpusUnit]:
     """The corpus with only the first ``n`` authored policies (sorted by id) — for learning curves.
 
     The 140 v1 checklist units (document ``authored``) count as one of them.

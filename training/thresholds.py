@@ -10,7 +10,9 @@ several documents) into one threshold per label:
   times barely moves from 0.5;
 - ``min-support``: tuned where the label has at least ``MIN_SUPPORT`` positives,
   else 0.5;
-- ``global``: one threshold for all labels, the best macro-F1 on the reference.
+- ``global``: one threshold for all labels, the best macro-F1 on the reference;
+- ``calibrated``: per label, a Platt fit of the gold on the score's logit, cut
+  where the calibrated probability is 0.5 (0.5 where the fit is degenerate).
 
 ``clausetag experiment recipes`` measures them (and ``dev-doc``, v1's tuning on a
 single held-out document) by leave-one-document-out; the winner is the default
@@ -23,9 +25,9 @@ import numpy as np
 
 from clausetag.training.metrics import THRESHOLD_GRID, macro_f1, tune_thresholds
 
-POLICIES = ("flat", "dev-doc", "tuned", "shrunk", "min-support", "global")
+POLICIES = ("flat", "dev-doc", "tuned", "shrunk", "min-support", "global", "calibrated")
 #: Policies that ``clausetag train`` can apply to its dev predictions.
-TRAIN_POLICIES = ("flat", "tuned", "shrunk", "min-support", "global")
+TRAIN_POLICIES = ("flat", "tuned", "shrunk", "min-support", "global", "calibrated")
 #: The default of ``clausetag train`` and ``clausetag baseline`` (chosen by the recipe study).
 DEFAULT_POLICY = "shrunk"
 SHRINK_K = 20
@@ -41,6 +43,8 @@ def choose_thresholds(policy: str, y_ref: np.ndarray, proba_ref: np.ndarray) -> 
         scores = [macro_f1(y_ref, proba_ref >= t) for t in THRESHOLD_GRID]
         best = np.flatnonzero(np.isclose(scores, max(scores)))
         return np.full(n_labels, float(THRESHOLD_GRID[best[np.argmin(np.abs(THRESHOLD_GRID[best] - 0.5))]]))
+    if policy == "calibrated":
+        return np.array([_platt_cut(y_ref[:, j], proba_ref[:, j]) for j in range(n_labels)])
     tuned = tune_thresholds(y_ref, proba_ref)
     support = y_ref.sum(0)
     if policy == "tuned":
@@ -50,3 +54,17 @@ def choose_thresholds(policy: str, y_ref: np.ndarray, proba_ref: np.ndarray) -> 
     if policy == "min-support":
         return np.where(support >= MIN_SUPPORT, tuned, 0.5)
     raise ValueError(f"unknown threshold policy {policy!r}; choose one of {', '.join(POLICIES)}")
+
+
+def _platt_cut(y: np.ndarray, p: np.ndarray) -> float:
+    """The score at which ``sigmoid(a * logit(p) + b)``, fitted to ``y``, crosses 0.5."""
+    from sklearn.linear_model import LogisticRegression
+
+    if y.min() == y.max():
+        return 0.5
+    z = np.log(np.clip(p, 1e-6, 1 - 1e-6) / np.clip(1 - p, 1e-6, 1 - 1e-6)).reshape(-1, 1)
+    fit = LogisticRegression(C=100.0).fit(z, y.astype(int))
+    a, b = float(fit.coef_[0, 0]), float(fit.intercept_[0])
+    if a <= 1e-6:
+        return 0.5
+    return float(np.clip(1.0 / (1.0 + np.exp(b / a)), 0.01, 0.99))

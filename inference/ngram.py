@@ -1,0 +1,193 @@
+"""The n-gram member of an ensemble model: TF-IDF features + one logistic regression per label.
+
+Training fits it with scikit-learn (``clausetag.training.baseline``); this module
+stores it in the model directory without pickle (``ngram/config.json`` with the
+vocabularies, ``ngram/weights.safetensors`` with idf, coefficients and
+intercepts) and scores text with numpy alone, so the ONNX path still needs
+neither torch nor scikit-learn. The analysers reproduce scikit-learn's
+``TfidfVectorizer`` (``word`` with the default token pattern, ``char_wb``),
+lower-cased, sublinear tf, L2-normalised per analyser; a parity test holds them
+to scikit-learn's own scores.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from clausetag.errors import ClausetagError
+
+NGRAM_DIR = "ngram"
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "weights.safetensors"
+FORMAT = "clausetag-ngram/1"
+KINDS = ("word", "char_wb")
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")
+
+
+def _word_ngrams(text: str, lo: int, hi: int) -> list[str]:
+    tokens = _TOKEN.findall(text)
+    grams = list(tokens) if lo == 1 else []
+    for n in range(max(lo, 2), min(hi, len(tokens)) + 1):
+        grams += [" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+    return grams
+
+
+def _char_wb_ngrams(text: str, lo: int, hi: int) -> list[str]:
+    grams = []
+    for word in text.split():
+        w = f" {word} "
+        for n in range(lo, hi + 1):
+            grams += [w[i : i + n] for i in range(max(1, len(w) - n + 1))]
+            if len(w) <= n:  # a short word counts once, whatever n
+                break
+    return grams
+
+
+@dataclass
+class Analyzer:
+    """One TF-IDF block: how text becomes n-grams, their columns and idf."""
+
+    kind: str
+    ngram_range: tuple[int, int]
+    vocabulary: dict[str, int]
+    idf: np.ndarray
+
+    def grams(self, text: str) -> list[str]:
+        lo, hi = self.ngram_range
+        text = text.lower()
+        return _word_ngrams(text, lo, hi) if self.kind == "word" else _char_wb_ngrams(text, lo, hi)
+
+    def features(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """Columns and L2-normalised sublinear tf-idf values of one text (sparse)."""
+        counts = Counter(self.vocabulary[g] for g in self.grams(text) if g in self.vocabulary)
+        if not counts:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        cols = np.fromiter(counts, dtype=np.int64, count=len(counts))
+        tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+        values = (1.0 + np.log(tf)) * self.idf[cols]
+        return cols, values / np.linalg.norm(values)
+
+
+@dataclass
+class NgramMember:
+    """TF-IDF analysers and per-label logistic regressions; ``weight`` is its share of the ensemble."""
+
+    labels: list[str]
+    analyzers: list[Analyzer]
+    coef: np.ndarray  # (n_features, n_labels): analysers' columns one after another
+    intercept: np.ndarray  # (n_labels,)
+    weight: float
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        logits = np.tile(self.intercept.astype(np.float64), (len(texts), 1))
+        for i, text in enumerate(texts):
+            offset = 0
+            for a in self.analyzers:
+                cols, values = a.features(text)
+                if len(cols):
+                    logits[i] += values @ self.coef[offset + cols]
+                offset += len(a.idf)
+        return 1.0 / (1.0 + np.exp(-logits))
+
+    def mix(self, proba: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+        """The ensemble's scores: the transformer's ``proba`` and this member's, weighted."""
+        return ((1.0 - self.weight) * proba + self.weight * self.predict_proba(texts)).astype(proba.dtype)
+
+    # --- the one writer and the one reader of ngram/ ---------------------------------------------
+
+    def save(self, model_dir: str | Path) -> None:
+        from safetensors.numpy import save_file
+
+        from clausetag.io import write_json
+
+        out = Path(model_dir) / NGRAM_DIR
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(
+            out / CONFIG_FILE,
+            {
+                "format": FORMAT,
+                "labels": self.labels,
+                "weight": round(float(self.weight), 4),
+                "analyzers": [
+                    {
+                        "kind": a.kind,
+                        "ngram_range": list(a.ngram_range),
+                        "vocabulary": sorted(a.vocabulary, key=a.vocabulary.__getitem__),
+                    }
+                    for a in self.analyzers
+                ],
+            },
+        )
+        tensors = {f"idf.{k}": a.idf.astype(np.float32) for k, a in enumerate(self.analyzers)}
+        tensors |= {"coef": self.coef.astype(np.float32), "intercept": self.intercept.astype(np.float32)}
+        save_file(tensors, str(out / WEIGHTS_FILE))
+
+    @classmethod
+    def load(cls, model_dir: str | Path, labels: Sequence[str]) -> NgramMember | None:
+        """The member of ``model_dir`` (None when it has none); every problem a ``ClausetagError``."""
+        where = Path(model_dir) / NGRAM_DIR
+        if not where.exists():
+            return None
+        try:
+            config = json.loads((where / CONFIG_FILE).read_text(encoding="utf-8"))
+            tensors = _read_tensors(where / WEIGHTS_FILE)
+        except (OSError, ValueError, RecursionError) as exc:
+            raise ClausetagError(f"{where}: unreadable n-gram member ({exc})") from None
+        return _build(where, config, tensors, list(labels))
+
+
+def _read_tensors(path: Path) -> dict[str, np.ndarray]:
+    try:
+        from safetensors.numpy import load_file
+    except ImportError:  # pragma: no cover - safetensors is in every extra that loads a model
+        raise ClausetagError("this model has an n-gram member: pip install safetensors") from None
+    try:
+        return load_file(str(path))
+    except Exception as exc:  # safetensors raises its own error type on a corrupt header
+        raise ValueError(f"{path.name}: {exc}") from None
+
+
+def _build(where: Path, config: Any, tensors: dict[str, np.ndarray], labels: list[str]) -> NgramMember:
+    def bad(why: str) -> ClausetagError:
+        return ClausetagError(f"{where}/{CONFIG_FILE}: {why}")
+
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise bad(f"not a {FORMAT} file")
+    if config.get("labels") != labels:
+        raise bad("its labels differ from the model's config.json")
+    weight = config.get("weight")
+    if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0.0 <= weight <= 1.0:
+        raise bad("weight must be a number in [0, 1]")
+    specs = config.get("analyzers")
+    if not isinstance(specs, list) or not specs:
+        raise bad("no analyzers")
+    analyzers = [_analyzer(spec, tensors.get(f"idf.{k}"), bad) for k, spec in enumerate(specs)]
+    coef, intercept = tensors.get("coef"), tensors.get("intercept")
+    width = sum(len(a.idf) for a in analyzers)
+    if coef is None or coef.shape != (width, len(labels)):
+        raise bad(f"coef must have shape ({width}, {len(labels)})")
+    if intercept is None or intercept.shape != (len(labels),):
+        raise bad(f"intercept must have shape ({len(labels)},)")
+    return NgramMember(labels, analyzers, coef, intercept, float(weight))
+
+
+def _analyzer(spec: Any, idf: np.ndarray | None, bad: Any) -> Analyzer:
+    if not isinstance(spec, dict) or spec.get("kind") not in KINDS:
+        raise bad(f"each analyzer needs a kind in {KINDS}")
+    rng = spec.get("ngram_range")
+    if not (isinstance(rng, list) and len(rng) == 2 and all(type(n) is int and n >= 1 for n in rng)):
+        raise bad("ngram_range must be two whole numbers of at least 1")
+    vocab = spec.get("vocabulary")
+    if not isinstance(vocab, list) or not all(isinstance(g, str) for g in vocab):
+        raise bad("vocabulary must be a list of strings")
+    if idf is None or idf.shape != (len(vocab),):
+        raise bad(f"an idf vector of {len(vocab)} values is missing for a {spec['kind']} analyzer")
+    return Analyzer(spec["kind"], (rng[0], rng[1]), {g: i for i, g in enumerate(vocab)}, idf)

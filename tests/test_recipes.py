@@ -1,0 +1,71 @@
+"""`clausetag experiment recipes`: LODO rows × threshold policies, folds kept for reruns."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from clausetag.training.thresholds import POLICIES, TRAIN_POLICIES, choose_thresholds
+
+
+@pytest.fixture(scope="module")
+def tiny_study_data(small_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every third unit of the small corpus (three real documents), as a quick LODO."""
+    units = [json.loads(x) for x in small_corpus.read_text(encoding="utf-8").splitlines()]
+    keep = [u for u in units if u["source"] == "seed"][::3]
+    ids = {u["id"] for u in keep}
+    keep += [u for u in units if u.get("orig") in ids]
+    path = tmp_path_factory.mktemp("study") / "data.jsonl"
+    path.write_text("".join(json.dumps(u, ensure_ascii=False) + "\n" for u in keep), encoding="utf-8")
+    return path
+
+
+def test_recipe_study_scores_every_row_and_policy_and_reuses_folds(
+    tiny_encoder: Path, tiny_study_data: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from clausetag.training.recipes import main
+
+    argv = ["--data", str(tiny_study_data), "--encoder", str(tiny_encoder), "--inner_folds", "2"]
+    argv += ["--rows", "tfidf", "probe-mean", "ensemble", "-o", str(tmp_path)]
+    assert main(argv) == 0
+    data = json.loads((tmp_path / "recipes.json").read_text(encoding="utf-8"))
+    assert data["folds"] == ["000", "001", "004"]
+    assert list(data["rows"]) == ["tfidf", "probe-mean", "ensemble"]
+    for row in data["rows"].values():
+        assert set(row["policies"]) == set(POLICIES)
+        for fig in row["policies"].values():
+            assert 0.0 <= fig["macro_f1"] <= 1.0 and set(fig["per_language"]) == {"en", "lv"}
+    table = (tmp_path / "recipes.md").read_text(encoding="utf-8")
+    assert table.count("| tfidf |") == len(POLICIES)
+    assert len(list((tmp_path / "folds").glob("*.npz"))) == 2 * 3  # two stored rows × three folds
+
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="clausetag"):
+        assert main(argv) == 0  # every fold comes from the store: same figures
+    assert sum("from the fold store" in r.getMessage() for r in caplog.records) == 6
+    again = json.loads((tmp_path / "recipes.json").read_text(encoding="utf-8"))
+    assert again["rows"]["ensemble"]["policies"] == data["rows"]["ensemble"]["policies"]
+
+
+def test_recipe_study_refuses_a_fold_that_is_not_a_real_document(
+    tiny_encoder: Path, tiny_study_data: Path, tmp_path: Path
+) -> None:
+    from clausetag.errors import ClausetagError
+    from clausetag.training.recipes import main
+
+    with pytest.raises(ClausetagError, match="not real documents"):
+        main(["--data", str(tiny_study_data), "--folds", "a01-dental-clinic", "-o", str(tmp_path)])
+
+
+@pytest.mark.parametrize("policy", TRAIN_POLICIES)
+def test_threshold_policies_give_one_threshold_per_label_in_range(policy: str) -> None:
+    rng = np.random.default_rng(0)
+    y = rng.random((300, 4)) < [0.3, 0.05, 0.0, 0.5]
+    proba = np.clip(0.4 * y + 0.6 * rng.random(y.shape), 0, 1)
+    cut = choose_thresholds(policy, y, proba)
+    assert cut.shape == (4,) and np.all((cut > 0) & (cut < 1))
+    assert cut[2] == pytest.approx(0.5) or policy == "global"  # a label never seen keeps 0.5

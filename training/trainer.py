@@ -1,0 +1,145 @@
+"""The Trainer of ``clausetag train``: a loss for rare labels, dev metrics, in-memory scoring."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import Trainer
+
+from clausetag.data.corpus import CorpusUnit
+from clausetag.inference.classifier import sigmoid
+from clausetag.training.metrics import macro_f1, micro_f1
+from clausetag.training.thresholds import choose_thresholds
+
+
+class MultiLabelTrainer(Trainer):
+    """Trainer whose loss is chosen for rare labels (class-weighted BCE or focal)."""
+
+    def __init__(
+        self,
+        *args: Any,
+        loss: str,
+        pos_weight: torch.Tensor,
+        gamma: float,
+        head_lr_multiplier: float,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.loss_name = loss
+        self.pos_weight = pos_weight
+        self.gamma = gamma
+        self.head_lr_multiplier = head_lr_multiplier
+
+    def create_optimizer(self, model: Any = None) -> Any:
+        """AdamW with a faster learning rate for the random head than for the pretrained body.
+
+        With the encoder's small learning rate alone the head barely moves in a
+        few CPU epochs and every dev prediction stays under threshold.
+        """
+        if self.optimizer is None:
+            model = model if model is not None else self.model
+            decay = set(self.get_decay_parameter_names(model))
+            prefix = getattr(model, "base_model_prefix", "") + "."
+            groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
+            for name, param in model.named_parameters():
+                if param.requires_grad:
+                    head = not name.startswith(prefix)  # the classifier; the pooler is pretrained-side
+                    groups.setdefault((head, name in decay), []).append(param)
+            lr = self.args.learning_rate
+            self.optimizer = torch.optim.AdamW(
+                [
+                    {
+                        "params": params,
+                        "lr": lr * (self.head_lr_multiplier if head else 1.0),
+                        "weight_decay": self.args.weight_decay if decays else 0.0,
+                    }
+                    for (head, decays), params in groups.items()
+                ],
+                lr=lr,
+            )
+        return self.optimizer
+
+    def compute_loss(
+        self,
+        model: Any,
+        inputs: dict[str, Any],
+        return_outputs: bool = False,
+        num_items_in_batch: Any = None,
+    ) -> Any:
+        labels = inputs.pop("labels").float()
+        outputs = model(**inputs)
+        logits = outputs.logits.float()
+        if self.loss_name == "focal":
+            bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels, reduction="none")
+            p_t = torch.exp(-bce)
+            loss = ((1 - p_t) ** self.gamma * bce).mean()
+        else:
+            weight = self.pos_weight.to(logits.device) if self.loss_name == "weighted_bce" else None
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels, pos_weight=weight)
+        return (loss, outputs) if return_outputs else loss
+
+
+def positive_weights(y: np.ndarray, cap: float) -> torch.Tensor:
+    """neg/pos per label, square-rooted and capped: boosts rare labels without swamping precision."""
+    pos = y.sum(0)
+    neg = len(y) - pos
+    weight = np.sqrt(np.where(pos > 0, neg / np.maximum(pos, 1), 1.0))
+    return torch.tensor(np.clip(weight, 1.0, cap), dtype=torch.float32)
+
+
+def dev_metrics(policy: str) -> Any:
+    """Dev F1 at the thresholds ``policy`` picks, as the saved model will be used."""
+
+    def compute(eval_pred: Any) -> dict[str, float]:
+        logits, y = eval_pred
+        proba = sigmoid(np.asarray(logits))
+        y = np.asarray(y) > 0.5
+        pred = proba >= choose_thresholds(policy, y, proba)
+        return {"macro_f1": macro_f1(y, pred), "micro_f1": micro_f1(y, pred)}
+
+    return compute
+
+
+def batched_forward(
+    units: Sequence[CorpusUnit],
+    tokenizer: Any,
+    max_length: int,
+    fn: Any,
+    width: int,
+    prefix: str = "",
+    batch: int = 64,
+) -> np.ndarray:
+    """Run ``fn(encoding) -> (batch, width)`` over length-sorted batches, rows back in input order.
+
+    One process (Trainer.predict pads and gathers under DDP), no gradients.
+    """
+    out = np.zeros((len(units), width), dtype=np.float32)
+    order = sorted(range(len(units)), key=lambda i: len(units[i]["text"]))
+    with torch.inference_mode():
+        for k in range(0, len(order), batch):
+            idx = order[k : k + batch]
+            enc = tokenizer(
+                [prefix + units[i]["text"] for i in idx],
+                truncation=True,
+                max_length=max_length,
+                padding=True,
+                return_tensors="pt",
+            )
+            out[idx] = fn(enc).float().cpu().numpy()
+    return out
+
+
+def predict_proba(model: Any, tokenizer: Any, units: Sequence[CorpusUnit], max_length: int) -> np.ndarray:
+    """Scores of the in-memory model (rank 0 only)."""
+    logits = batched_forward(
+        units,
+        tokenizer,
+        max_length,
+        lambda enc: model(**enc.to(model.device)).logits,
+        model.config.num_labels,
+        prefix=getattr(model.config, "text_prefix", ""),
+    )
+    return sigmoid(logits)
