@@ -1,19 +1,45 @@
-"""Speed, memory and accuracy of each inference backend on the seed policies.
+"""Speed, memory, size and accuracy of each inference variant, side by side, with its parity.
 
-    python benchmarks/inference.py --model DIR [--json] [--seeds ../shared/seeds] [--corpus data/corpus]
+    python benchmarks/inference.py --model DIR [--units seed|real] [--json] [--work runs/bench]
 
-Tags the corpus's seed units (the units of the seed policies, with their gold
-labels) with torch fp32, ONNX fp32 and ONNX int8, each in a fresh subprocess so
-that load time and peak memory (RSS high-water mark) belong to that backend
-alone. Prints units/second, load_s, peak_mb and macro-F1 per backend; ``--json``
-prints one object keyed ``torch_fp32`` / ``onnx_fp32`` / ``onnx_int8``.
-Missing ONNX files are exported first (``clausetag export-onnx --quantize int8``).
+Variants (rows), each from one model directory:
+
+=====================  ==========================================================
+``torch_fp32``         the safetensors model through torch (the reference)
+``onnx_fp32``          plain ONNX export (``export-onnx --no-fuse``)
+``onnx_int8``          its dynamic int8 (``export-onnx --no-fuse --quantize int8``)
+``fused_fp32``         onnxruntime's transformer fusion (``export-onnx``)
+``fused_int8``         fused, then int8 (``export-onnx --quantize int8``)
+``trim_fused_fp32``    EN+LV vocabulary, fused (``export-onnx --trim-vocab``)
+``trim_fused_int8``    the shipping variant (``export-onnx --trim-vocab --quantize int8``)
+``trim_fused_int8all`` … with the feed-forward output projections int8 too (``int8-all``)
+=====================  ==========================================================
+
+The ONNX variants are exported into ``--work`` (once; ``--fresh`` redoes it), never
+into ``DIR``. Each variant runs in a fresh subprocess, so that import, load time
+and peak memory (RSS high-water mark) belong to it alone; then one more fresh
+process times ``clausetag predict --backend … `` on one sentence (cold start).
+
+Per row: units/s (best of ``--repeat`` passes, batch 32, longest first), speed-up
+over torch, load and cold-start seconds, peak RSS, the model file's size,
+macro-F1 against the gold labels (in-sample for a model trained on these units),
+and parity with ``torch_fp32``: the share of label decisions (unit × label)
+unchanged, mean and max |Δp|. The trimmed vocabulary is chosen from the authored
+policies and word lists, never from these units, so parity here is held out.
+
+The second table estimates how close each run is to this CPU's limit: FLOPs per
+unit from the model's shape and each unit's token count (the matrix products of
+every layer plus attention, ``2·n·(4d² + 2·d·d_ff) + 4·n²·d`` per layer),
+executed FLOPs including batch padding, the achieved GFLOP/s, and the peak of
+the cores it ran on, measured here with onnxruntime on one large fp32 MatMul and
+one large u8×s8 MatMulInteger (the kernels the fp32 and int8 models use).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -23,22 +49,98 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-BACKENDS = {"torch_fp32": "torch", "onnx_fp32": "onnx", "onnx_int8": "onnx-int8"}
+
+#: row -> (prepared directory, backend)
+VARIANTS: dict[str, tuple[str, str]] = {
+    "torch_fp32": ("model", "torch"),
+    "onnx_fp32": ("plain", "onnx"),
+    "onnx_int8": ("plain", "onnx-int8"),
+    "fused_fp32": ("fused", "onnx"),
+    "fused_int8": ("fused", "onnx-int8"),
+    "trim_fused_fp32": ("trim", "onnx"),
+    "trim_fused_int8": ("trim", "onnx-int8"),
+    "trim_fused_int8all": ("trim-all", "onnx-int8"),
+}
+#: How each prepared directory is exported (arguments after ``export-onnx --model …``).
+EXPORTS: dict[str, list[str]] = {
+    "plain": ["--no-fuse", "--quantize", "int8"],
+    "fused": ["--quantize", "int8"],
+    "trim": ["--trim-vocab", "--quantize", "int8", "--overwrite"],
+    "trim-all": ["--trim-vocab", "--quantize", "int8-all", "--overwrite"],
+}
+COLD_SENTENCE = "Jums ir tiesības iesniegt sūdzību Datu valsts inspekcijā."
 
 
-def seed_units(corpus: Path, seeds: Path | None) -> list[dict[str, Any]]:
-    """Corpus units cut from the seed policies; only those with a file in ``seeds`` if it exists."""
+# --------------------------------------------------------------------------- units
+
+
+def load_units(corpus: Path, seeds: Path | None, which: str) -> list[dict[str, Any]]:
+    """``seed``: the units of the seed policies (as shipped); ``real``: those and their translations."""
     docs = {p.name.split("_")[0] for p in seeds.glob("*.txt")} if seeds and seeds.is_dir() else None
     units = []
     for path in sorted(corpus.glob("*.jsonl")):
         for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                rec = json.loads(line)
-                if rec.get("source") == "seed" and (docs is None or rec["doc"] in docs):
-                    units.append(rec)
+            if not line.strip():
+                continue
+            rec = json.loads(line)
+            real = rec.get("source") in ("seed", "translation")
+            if (rec.get("source") == "seed" or (which == "real" and real)) and (
+                docs is None or rec["doc"] in docs
+            ):
+                units.append(rec)
     if not units:
-        sys.exit(f"no seed units found in {corpus}")
+        sys.exit(f"no {which} units found in {corpus}")
     return units
+
+
+# --------------------------------------------------------------------------- preparing variants
+
+
+def _link_model(model: Path, dest: Path) -> None:
+    """A folder of symlinks to ``model``'s files, without its onnx/: exports go here, not there."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for item in model.iterdir():
+        if item.name != "onnx" and not (dest / item.name).exists():
+            (dest / item.name).symlink_to(item.resolve())
+
+
+def prepare(model: Path, work: Path, needed: set[str], fresh: bool) -> dict[str, Path]:
+    """The directory of each variant, exporting (in a subprocess, to keep torch out of here) once."""
+    dirs = {"model": model}
+    for key in EXPORTS:
+        if key not in needed:
+            continue
+        dest = work / key
+        dirs[key] = dest
+        if (
+            not fresh
+            and (dest / "onnx" / "model.onnx").is_file()
+            and (dest / "onnx" / "model_int8.onnx").is_file()
+        ):
+            continue
+        trim = "--trim-vocab" in EXPORTS[key]  # writes its own directory; the others export in place
+        if not trim:
+            _link_model(model, dest)
+        cmd = [sys.executable, "-m", "clausetag.cli", "export-onnx", "--model", str(model if trim else dest)]
+        cmd += EXPORTS[key] + (["-o", str(dest)] if trim else [])
+        print("preparing:", " ".join(cmd), file=sys.stderr)
+        started = time.perf_counter()
+        if subprocess.run(cmd, stdout=sys.stderr, check=False).returncode != 0:
+            raise SystemExit(f"benchmark: error: exporting {key} failed (above); nothing was measured")
+        print(f"  {key}: {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    return dirs
+
+
+# --------------------------------------------------------------------------- workers
+
+
+def flops_per_unit(config: dict[str, Any], n: int, labels: int) -> float:
+    """Multiply-adds ×2 of one forward pass over ``n`` tokens (embedding lookups are free)."""
+    d = int(config["hidden_size"])
+    ff = int(config["intermediate_size"])
+    layers = int(config["num_hidden_layers"])
+    per_layer = 2 * n * (4 * d * d + 2 * d * ff) + 4 * n * n * d
+    return layers * per_layer + 2 * (d * d + d * labels)
 
 
 def worker(backend: str, model: str, texts_file: str, batch_size: int, repeat: int) -> dict[str, Any]:
@@ -58,46 +160,126 @@ def worker(backend: str, model: str, texts_file: str, batch_size: int, repeat: i
         proba = clf.predict_proba(texts, batch_size=batch_size)
         best = min(best, time.perf_counter() - start)
     assert proba is not None
-    chosen = clf.decide(proba)
     return {
         "labels": clf.labels,
-        "pred": chosen.astype(int).tolist(),
+        "proba": proba.round(6).tolist(),
+        "pred": clf.decide(proba).astype(int).tolist(),
         "units_per_s": len(texts) / best,
+        "seconds": best,
         "load_s": load_s,
         "import_s": t1 - t0,
         "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "threads": len(os.sched_getaffinity(0)),
     }
 
 
-def run_worker(name: str, args: argparse.Namespace, texts_file: str) -> dict[str, Any]:
-    cmd = [
-        sys.executable,
-        __file__,
-        "--worker",
-        BACKENDS[name],
-        "--model",
-        args.model,
-        "--texts",
-        texts_file,
-        "--batch-size",
-        str(args.batch_size),
-        "--repeat",
-        str(args.repeat),
-    ]
+def work_of(model: Path, texts: list[str], batch_size: int) -> dict[str, float]:
+    """Tokens and GFLOP (useful, and executed with padding) of tagging ``texts`` with ``model``.
+
+    Counted here, not in the worker, so that the worker's peak RSS is inference alone.
+    """
+    from clausetag.inference import ModelDir
+    from clausetag.inference.tokenize import BatchTokenizer
+
+    md = ModelDir.open(model)
+    tokenizer = BatchTokenizer(md.path / "tokenizer.json", md.max_length, md.text_prefix)
+    lengths = sorted((len(e.ids) for e in tokenizer.encode(texts)), reverse=True)
+    labels = len(md.labels)
+    useful = sum(flops_per_unit(md.config, n, labels) for n in lengths)
+    executed = 0.0
+    for i in range(0, len(lengths), batch_size):  # as predict_proba batches: longest first
+        chunk = lengths[i : i + batch_size]
+        executed += len(chunk) * flops_per_unit(md.config, chunk[0], labels)
+    return {"tokens": sum(lengths), "useful_gflop": useful / 1e9, "executed_gflop": executed / 1e9}
+
+
+def run_worker(backend: str, model: Path, args: argparse.Namespace, texts_file: str) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--worker", backend, "--model", str(model), "--texts", texts_file]
+    cmd += ["--batch-size", str(args.batch_size), "--repeat", str(args.repeat)]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        sys.exit(f"{name} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+        sys.exit(f"{backend} on {model} failed:\n{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
 
 
-def ensure_onnx(model: Path) -> None:
-    """Export once, in a subprocess, so this process never imports torch."""
-    if (model / "onnx" / "model.onnx").is_file() and (model / "onnx" / "model_int8.onnx").is_file():
-        return
-    cmd = [sys.executable, "-m", "clausetag.cli", "export-onnx", "--model", str(model), "--quantize", "int8"]
-    print("exporting ONNX:", " ".join(cmd), file=sys.stderr)
-    if subprocess.run(cmd, stdout=sys.stderr).returncode != 0:  # its own message is above
-        raise SystemExit(f"benchmark: error: the ONNX export of {model} failed; nothing was measured")
+def cold_start(backend: str, model: Path, tmp: Path, tries: int = 3) -> float:
+    """Wall seconds of ``clausetag predict`` on one sentence in a fresh interpreter (best of ``tries``)."""
+    policy = tmp / "one.txt"
+    policy.write_text(COLD_SENTENCE + "\n", encoding="utf-8")
+    cmd = [sys.executable, "-m", "clausetag.cli", "predict", "--model", str(model), "--backend", backend]
+    cmd += ["-q", str(policy), "-o", os.devnull]
+    best = float("inf")
+    for _ in range(tries):
+        started = time.perf_counter()
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        best = min(best, time.perf_counter() - started)
+        if done.returncode != 0:
+            sys.exit(f"cold start of {backend} on {model} failed:\n{done.stderr[-2000:]}")
+    return best
+
+
+# --------------------------------------------------------------------------- peak of the cores
+
+
+def peak_worker(size: int = 1536, reps: int = 8) -> dict[str, float]:
+    """Runs in its own process: the best GFLOP/s of one large fp32 MatMul and u8×s8 MatMulInteger."""
+    import numpy as np
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    ort.disable_telemetry_events()
+    rng = np.random.default_rng(0)
+
+    def rate(op: str, a: np.ndarray, b: np.ndarray, a_type: int, y_type: int) -> float:
+        graph = helper.make_graph(
+            [helper.make_node(op, ["a", "b"], ["y"])],
+            "peak",
+            [helper.make_tensor_value_info("a", a_type, list(a.shape))],
+            [helper.make_tensor_value_info("y", y_type, list(a.shape))],
+            [numpy_helper.from_array(b, "b")],
+        )
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        session.run(None, {"a": a})
+        best = float("inf")
+        for _ in range(reps):
+            started = time.perf_counter()
+            session.run(None, {"a": a})
+            best = min(best, time.perf_counter() - started)
+        return 2 * size**3 / best / 1e9
+
+    shape = (size, size)
+    fp32 = rate(
+        "MatMul",
+        rng.standard_normal(shape, dtype=np.float32),
+        rng.standard_normal(shape, dtype=np.float32),
+        TensorProto.FLOAT,
+        TensorProto.FLOAT,
+    )
+    int8 = rate(
+        "MatMulInteger",
+        rng.integers(0, 255, shape, dtype=np.uint8),
+        rng.integers(-127, 127, shape, dtype=np.int8),
+        TensorProto.UINT8,
+        TensorProto.INT32,
+    )
+    return {"fp32_gflops": fp32, "int8_gops": int8}
+
+
+def measure_peak() -> dict[str, float]:
+    cmd = [sys.executable, __file__, "--peak"]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        print(f"peak measurement failed:\n{done.stderr[-2000:]}", file=sys.stderr)
+        return {}
+    peak: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return peak
+
+
+# --------------------------------------------------------------------------- tables
 
 
 def macro_f1_of(units: list[dict[str, Any]], labels: list[str], pred: list[list[int]]) -> float:
@@ -109,18 +291,80 @@ def macro_f1_of(units: list[dict[str, Any]], labels: list[str], pred: list[list[
     return macro_f1(gold, np.array(pred))
 
 
-def table(results: dict[str, dict[str, Any]], n: int) -> str:
-    base = next(iter(results.values()))["units_per_s"]
+def parity(out: dict[str, Any], ref: dict[str, Any], langs: list[str]) -> dict[str, Any]:
+    import numpy as np
+
+    p, q = np.array(out["proba"]), np.array(ref["proba"])
+    same = np.array(out["pred"]) == np.array(ref["pred"])
+    delta = np.abs(p - q)
+    result = {
+        "decisions_same": float(same.mean()),
+        "units_same": float(same.all(axis=1).mean()),
+        "mean_dp": float(delta.mean()),
+        "max_dp": float(delta.max()),
+    }
+    for lang in sorted(set(langs)):
+        rows = np.array([x == lang for x in langs])
+        result[f"decisions_same_{lang}"] = float(same[rows].mean())
+    return result
+
+
+def file_mb(model: Path, backend: str) -> float:
+    name = {"torch": "model.safetensors", "onnx": "onnx/model.onnx", "onnx-int8": "onnx/model_int8.onnx"}
+    return (model / name[backend]).stat().st_size / 1e6
+
+
+def tables(results: dict[str, dict[str, Any]], n: int, which: str, peak: dict[str, float]) -> str:
+    base = results["torch_fp32"]["units_per_s"] if "torch_fp32" in results else None
     lines = [
-        f"{n} seed units",
-        "| backend | units/s | speed-up | load_s | peak_mb | macro_f1 |",
+        f"{n} {which} units, batch 32",
+        "",
+        "| variant | units/s | vs torch | load s | cold s | peak MB | file MB | macro-F1 "
+        "| decisions = torch | mean abs dp | max abs dp |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in results.items():
+        speed = f"{r['units_per_s'] / base:.2f}×" if base else "–"
+        par = r.get("parity")
+        cells = (
+            f"{par['decisions_same'] * 100:.2f}% | {par['mean_dp']:.4f} | {par['max_dp']:.3f}"
+            if par
+            else "– | – | –"
+        )
+        lines.append(
+            f"| {name} | {r['units_per_s']:.1f} | {speed} | {r['load_s']:.2f} | {r['cold_s']:.2f} "
+            f"| {r['peak_mb']:.0f} | {r['file_mb']:.1f} | {r['macro_f1']:.4f} | {cells} |"
+        )
+    fp32, int8 = peak.get("fp32_gflops"), peak.get("int8_gops")
+    lines += [
+        "",
+        f"Peak of these cores (onnxruntime, {next(iter(results.values()))['threads']} threads): "
+        + (
+            f"fp32 MatMul {fp32:.0f} GFLOP/s, u8×s8 MatMulInteger {int8:.0f} GOP/s"
+            if fp32 and int8
+            else "not measured"
+        ),
+        "",
+        "| variant | tokens | GFLOP useful | GFLOP executed | GFLOP/s achieved (useful) | of peak |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for name, r in results.items():
+        achieved = r["useful_gflop"] / r["seconds"]
+        kind = "int8" if "int8" in name else "fp32"  # int8 rows: part of their work is still fp32
+        ceiling = int8 if kind == "int8" else fp32
+        share = f"{achieved / ceiling * 100:.0f}% of {kind}" if ceiling else "–"
         lines.append(
-            f"| {name} | {r['units_per_s']:.1f} | {r['units_per_s'] / base:.2f}× | {r['load_s']:.2f} "
-            f"| {r['peak_mb']:.0f} | {r['macro_f1']:.4f} |"
+            f"| {name} | {r['tokens']} | {r['useful_gflop']:.1f} | {r['executed_gflop']:.1f} "
+            f"| {achieved:.1f} | {share} |"
         )
+    for name, r in results.items():
+        par = r.get("parity")
+        if par:
+            per_lang = ", ".join(
+                f"{k[-2:]} {v * 100:.2f}%" for k, v in par.items() if k.startswith("decisions_same_")
+            )
+            whole = par["units_same"] * 100
+            lines.append(f"{name}: decisions = torch by language: {per_lang}; whole units {whole:.1f}%")
     return "\n".join(lines)
 
 
@@ -128,35 +372,71 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--model", required=True)
+    parser.add_argument("--model", help="model directory (required)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--seeds", default=str(REPO.parent / "shared" / "seeds"))
     parser.add_argument("--corpus", default=str(REPO / "data" / "corpus"))
+    parser.add_argument(
+        "--units", choices=("seed", "real"), default="seed", help="seed units, or with translations"
+    )
+    parser.add_argument(
+        "--work", default=str(REPO / "runs" / "bench"), help="where the variants are exported"
+    )
+    parser.add_argument("--fresh", action="store_true", help="export the variants again")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--repeat", type=int, default=1, help="timed passes per backend (best counts)")
-    parser.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated subset")
+    parser.add_argument("--repeat", type=int, default=1, help="timed passes per variant (best counts)")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--peak", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--texts", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.peak:
+        print(json.dumps(peak_worker()))
+        return 0
+    if not args.model:
+        parser.error("--model is required")
     if args.worker:
         print(json.dumps(worker(args.worker, args.model, args.texts, args.batch_size, args.repeat)))
         return 0
-    units = seed_units(Path(args.corpus), Path(args.seeds))
-    ensure_onnx(Path(args.model))
+    names = args.variants.split(",")
+    unknown = [x for x in names if x not in VARIANTS]
+    if unknown:
+        parser.error(f"unknown variants {unknown}; choose from {', '.join(VARIANTS)}")
+    units = load_units(Path(args.corpus), Path(args.seeds), args.units)
+    model = Path(args.model).resolve()
+    work = Path(args.work) / model.name
+    dirs = prepare(model, work, {VARIANTS[x][0] for x in names}, args.fresh)
+    peak = measure_peak()
+    results: dict[str, dict[str, Any]] = {}
+    reference = None
     with tempfile.TemporaryDirectory() as tmp:
         texts_file = str(Path(tmp) / "texts.json")
         Path(texts_file).write_text(json.dumps([u["text"] for u in units], ensure_ascii=False))
-        results = {}
-        for name in args.backends.split(","):
-            out = run_worker(name, args, texts_file)
-            results[name] = {
-                "units_per_s": round(out["units_per_s"], 2),
-                "load_s": round(out["load_s"], 3),
-                "peak_mb": round(out["peak_mb"], 1),
-                "macro_f1": round(macro_f1_of(units, out["labels"], out["pred"]), 4),
-            }
-            print(f"{name}: {results[name]}", file=sys.stderr)
-    print(json.dumps(results, indent=2) if args.json else table(results, len(units)))
+        if "torch_fp32" not in names:  # parity needs the torch reference all the same
+            reference = run_worker("torch", model, args, texts_file)
+        for name in names:
+            key, backend = VARIANTS[name]
+            out = run_worker(backend, dirs[key], args, texts_file)
+            if name == "torch_fp32":
+                reference = out
+            assert reference is not None
+            row = {k: out[k] for k in ("units_per_s", "seconds", "load_s", "peak_mb", "threads")}
+            row["macro_f1"] = macro_f1_of(units, out["labels"], out["pred"])
+            row["file_mb"] = file_mb(dirs[key], backend)
+            row["cold_s"] = cold_start(backend, dirs[key], Path(tmp))
+            if name != "torch_fp32":
+                row["parity"] = parity(out, reference, [u["lang"] for u in units])
+            results[name] = row
+            print(f"{name}: {json.dumps({k: v for k, v in row.items() if k != 'parity'})}", file=sys.stderr)
+    # Counted after the workers ran: a child inherits its parent's RSS high-water mark across
+    # fork and exec (Linux keeps it in the signal struct), so the parent stays small until then.
+    for name in names:
+        results[name] |= work_of(dirs[VARIANTS[name][0]], [u["text"] for u in units], args.batch_size)
+    print(
+        json.dumps({"units": len(units), "peak": peak, "results": results}, indent=2)
+        if args.json
+        else tables(results, len(units), args.units, peak)
+    )
     return 0
 
 

@@ -144,15 +144,41 @@ class NgramMember:
         return _build(where, config, tensors, list(labels))
 
 
+_DTYPES = {"F32": np.float32, "F64": np.float64}
+
+
 def _read_tensors(path: Path) -> dict[str, np.ndarray]:
-    try:
-        from safetensors.numpy import load_file
-    except ImportError:  # pragma: no cover - safetensors is in every extra that loads a model
-        raise ClausetagError("this model has an n-gram member: pip install safetensors") from None
-    try:
-        return load_file(str(path))
-    except Exception as exc:  # safetensors raises its own error type on a corrupt header
-        raise ValueError(f"{path.name}: {exc}") from None
+    """A safetensors file read with numpy alone (the ONNX path has no safetensors package).
+
+    The format: an 8-byte little-endian header length, a JSON header naming each
+    tensor's dtype, shape and byte range, then the raw bytes.
+    """
+    data = path.read_bytes()
+    if len(data) < 8:
+        raise ValueError(f"{path.name}: too short for a safetensors file")
+    size = int.from_bytes(data[:8], "little")
+    if not 2 <= size <= len(data) - 8:
+        raise ValueError(f"{path.name}: bad safetensors header length")
+    header = json.loads(data[8 : 8 + size].decode("utf-8"))
+    if not isinstance(header, dict):
+        raise ValueError(f"{path.name}: bad safetensors header")
+    body = memoryview(data)[8 + size :]
+    tensors = {}
+    for name, spec in header.items():
+        if name == "__metadata__":
+            continue
+        try:
+            dtype = np.dtype(_DTYPES[spec["dtype"]]).newbyteorder("<")
+            shape = tuple(int(n) for n in spec["shape"])
+            start, end = (int(n) for n in spec["data_offsets"])
+        except (KeyError, TypeError, ValueError):
+            raise ValueError(f"{path.name}: tensor {name!r} has an unsupported or malformed entry") from None
+        if not 0 <= start <= end <= len(body) or end - start != dtype.itemsize * int(np.prod(shape)):
+            raise ValueError(f"{path.name}: tensor {name!r} lies outside the file or has the wrong size")
+        tensors[name] = (
+            np.frombuffer(body[start:end], dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
+        )
+    return tensors
 
 
 def _build(where: Path, config: Any, tensors: dict[str, np.ndarray], labels: list[str]) -> NgramMember:

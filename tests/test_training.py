@@ -37,6 +37,22 @@ def test_plain_transformers_pipeline_loads_it(tiny_model: Path) -> None:
     assert all(0.0 <= d["score"] <= 1.0 for d in out)
 
 
+def test_pipeline_in_a_fresh_interpreter_after_importing_the_head(tiny_model: Path) -> None:
+    """What the README tells pipeline users: import clausetag.models.modeling first (mean-pooling head)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import clausetag.models.modeling\n"
+        "from transformers import pipeline\n"
+        f"pipe = pipeline('text-classification', model={str(tiny_model)!r}, top_k=None)\n"
+        "print(len(pipe(['We keep your data for five years.'])[0]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == str(len(DEFAULT_LABELS))
+
+
 def test_same_command_twice_gives_same_metrics(
     tiny_encoder: Path, small_corpus: Path, tmp_path: Path
 ) -> None:

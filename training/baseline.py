@@ -25,7 +25,7 @@ from clausetag.labels import resolve_label_set
 from clausetag.options import add_labels, add_output
 from clausetag.training.evaluation import headline, write_report
 from clausetag.training.metrics import full_report
-from clausetag.training.thresholds import DEFAULT_POLICY, TRAIN_POLICIES, choose_thresholds
+from clausetag.training.thresholds import BASELINE_POLICY, TRAIN_POLICIES, choose_thresholds
 
 
 @dataclass
@@ -50,7 +50,7 @@ def fit_baseline(
     dev: Sequence[Unit],
     labels: Sequence[str],
     seed: int = 42,
-    threshold_policy: str = DEFAULT_POLICY,
+    threshold_policy: str = BASELINE_POLICY,
 ) -> Baseline:
     """Fit on ``train``, choose per-label thresholds on ``dev`` by ``threshold_policy``."""
     if not train or not dev:
@@ -122,7 +122,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--test_file", type=Path, default=None, help="scored and reported if given")
     add_labels(parser)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--threshold_policy", choices=TRAIN_POLICIES, default=DEFAULT_POLICY)
+    parser.add_argument("--threshold_policy", choices=TRAIN_POLICIES, default=BASELINE_POLICY)
     add_output(parser, "report folder (metrics.json, report.md, plots)", type=Path, metavar="DIR")
     args = parser.parse_args(argv)
     labels = resolve_label_set(args.train_file, args.labels)

@@ -83,10 +83,8 @@ class FeatureCache:
 
     def _load(self) -> None:
         if self._model is None:
-            import torch
             from transformers import AutoModel, AutoTokenizer
 
-            torch.set_grad_enabled(False)
             self._tok = AutoTokenizer.from_pretrained(self.encoder)
             self._model = AutoModel.from_pretrained(self.encoder).eval()
 
@@ -114,6 +112,7 @@ class FeatureCache:
         return np.stack([self._mem[t, pooling] for t in texts])
 
     def _encode(self, texts: list[str], pooling: str) -> None:
+        import torch
         from tqdm.auto import tqdm
 
         self._load()
@@ -124,7 +123,8 @@ class FeatureCache:
             enc = self._tok(
                 inputs, truncation=True, max_length=self.max_length, padding=True, return_tensors="pt"
             )
-            hidden = self._model(**enc).last_hidden_state
+            with torch.inference_mode():  # never a global switch: training may follow in this process
+                hidden = self._model(**enc).last_hidden_state
             if pooling == "mean":
                 mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                 vec = (hidden * mask).sum(1) / mask.sum(1)
@@ -173,8 +173,8 @@ def finetune_fitter(train_argv: list[str]) -> Callable[..., np.ndarray]:
         labels: Sequence[str],
     ) -> np.ndarray:
         with tempfile.TemporaryDirectory(prefix="clausetag-recipe-") as tmp:
-            data_args, model_args, training_args = parse_args(
-                [*train_argv, "--output_dir", tmp, "--overwrite"]
+            data_args, model_args, training_args = parse_args(  # the transformer alone; flags may differ
+                ["--ngram_member", "false", *train_argv, "--output_dir", tmp, "--overwrite"]
             )
             run_training(train, dev, labels, model_args, training_args, data_args)
             return ClauseClassifier.from_pretrained(tmp).predict_proba([u["text"] for u in test])

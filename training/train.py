@@ -155,14 +155,12 @@ def _build_trainer(
     )
 
 
-def _fit(trainer: Trainer, training_args: ClausetagTrainingArguments) -> float:
-    """Train (or resume); the wall time in seconds. Zero epochs keep the probe head as it is."""
-    started = time.perf_counter()
+def _fit(trainer: Trainer, training_args: ClausetagTrainingArguments) -> None:
+    """Train (or resume). Zero epochs keep the probe head as it is."""
     if training_args.num_train_epochs > 0 or training_args.max_steps > 0:
         trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint or None)
     else:
         logger.info("--num_train_epochs 0: no fine-tuning, the linear-probe head on the frozen encoder")
-    return time.perf_counter() - started
 
 
 # --------------------------------------------------------------------------- phase 4: thresholds, scores
@@ -295,6 +293,7 @@ def run_training(
     tunes, scores and writes the model directory. The experiments call this
     directly with their own folds.
     """
+    started = time.perf_counter()
     labels = list(labels)
     _check_splits(train, dev)
     out = _prepare_output_dir(model_args, training_args)
@@ -302,7 +301,7 @@ def run_training(
     set_seed(training_args.seed)  # before the classification head is initialised
     tokenizer, model = load_pretrained(model_args, labels)
     trainer = _build_trainer(model, tokenizer, train, dev, labels, args)
-    seconds = _fit(trainer, training_args)
+    _fit(trainer, training_args)
     if not trainer.is_world_process_zero():
         return None
     thresholds, dev_report, test_report, ngram = _score(
@@ -314,7 +313,7 @@ def run_training(
         thresholds=[float(t) for t in thresholds],
         dev_report=dev_report,
         test_report=test_report,
-        train_seconds=seconds,
+        train_seconds=time.perf_counter() - started,  # all of it: probe, fine-tuning, n-grams, thresholds
         counts={"train": len(train), "dev": len(dev), "test": len(test or [])},
         ngram=ngram,
     )
