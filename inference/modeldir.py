@@ -184,9 +184,13 @@ def model_dir_writer(path: str | Path) -> Iterator[Path]:
 
     The block writes the files into a temporary folder beside ``path``; on
     success that folder is re-opened with ``ModelDir.open`` as the check and
-    only then renamed into place (an older directory is replaced whole). On any
+    only then renamed into place (an older directory is replaced whole); an
+    n-gram member (``ngram/``) is read back with ``NgramMember.load`` too. On any
     failure ``path`` is left as it was and the temporary folder is removed.
     """
+    from clausetag.inference.ngram import NgramMember
+
     with atomic_path(path, directory=True) as tmp:
         yield tmp
-        ModelDir.open(tmp)
+        checked = ModelDir.open(tmp)
+        NgramMember.load(tmp, checked.labels)  # an n-gram member, if written, must read back too

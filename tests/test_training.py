@@ -332,3 +332,19 @@ def test_model_directory_is_checked_before_it_replaces_the_old_one(tiny_model: P
     assert ModelDir.open(target).labels == ModelDir.open(tiny_model).labels
     assert (target / "extra.txt").read_text() == "new"
     assert [p.name for p in tmp_path.iterdir()] == ["model"]
+
+
+def test_model_directory_writer_refuses_a_broken_ngram_member(tiny_model: Path, tmp_path: Path) -> None:
+    import shutil
+
+    import pytest
+
+    from clausetag.errors import ClausetagError
+    from clausetag.inference.modeldir import model_dir_writer
+
+    assert (tiny_model / "ngram" / "config.json").is_file()
+    target = tmp_path / "model"
+    with pytest.raises(ClausetagError, match="ngram"), model_dir_writer(target) as folder:
+        shutil.copytree(tiny_model, folder, dirs_exist_ok=True)
+        (folder / "ngram" / "config.json").write_text('{"format": "nonsense"}', encoding="utf-8")
+    assert list(tmp_path.iterdir()) == []  # nothing written, no temporary folder left

@@ -162,6 +162,24 @@ class ModelArguments:
             "(worth raising with --head_init random)."
         },
     )
+    layerwise_lr_decay: float = field(
+        default=1.0,
+        metadata={
+            "help": "Layer-wise learning-rate decay: the top encoder layer learns at --learning_rate, "
+            "each layer below at this factor of the one above, the embeddings last (1: off)."
+        },
+    )
+    contrastive_pairs: int = field(
+        default=0,
+        metadata={
+            "help": "SetFit-style stage before the head: this many sentence pairs (half sharing "
+            "labels, half not), the encoder's pooled vectors trained so that their cosine follows "
+            "the pair's label overlap (0: off)."
+        },
+    )
+    contrastive_learning_rate: float = field(
+        default=2e-5, metadata={"help": "Learning rate of the contrastive stage."}
+    )
     threshold_policy: ThresholdPolicy = field(
         default=DEFAULT_THRESHOLD_POLICY,
         metadata={
@@ -195,6 +213,11 @@ class ModelArguments:
             _check_positive(name, getattr(self, name))
         for name in ("focal_gamma", "head_lr_multiplier"):
             _check_positive(name, getattr(self, name), strict=False)
+        _check_positive("layerwise_lr_decay", self.layerwise_lr_decay)
+        if self.layerwise_lr_decay > 1:
+            _refuse("layerwise_lr_decay", f"must be at most 1, not {self.layerwise_lr_decay!r}")
+        _check_whole("contrastive_pairs", self.contrastive_pairs, 0)
+        _check_positive("contrastive_learning_rate", self.contrastive_learning_rate)
         _check_whole("early_stopping_patience", self.early_stopping_patience, 0)
 
     @property

@@ -77,9 +77,10 @@ def fit_baseline(
     if trainable:
         pipeline.fit([u["text"] for u in train], y[:, trainable])
     model = Baseline(list(labels), pipeline, np.full(len(labels), 0.5), constant)
-    model.thresholds = choose_thresholds(
-        threshold_policy, label_matrix(dev, labels), model.predict_proba([u["text"] for u in dev])
-    )
+    if threshold_policy != "flat":  # flat needs no dev scores (the ensemble scores dev itself)
+        model.thresholds = choose_thresholds(
+            threshold_policy, label_matrix(dev, labels), model.predict_proba([u["text"] for u in dev])
+        )
     return model
 
 

@@ -30,8 +30,9 @@ base_model: {base_model}
 
 Multi-label GDPR clause tagger for privacy-policy units ({language_list}), fine-tuned from \
 `{base_model}` with clausetag {version}. Load it with \
-`clausetag.inference.ClauseClassifier.from_pretrained(dir)` (uses the tuned per-label thresholds in \
-`thresholds.json`) or `transformers.pipeline('text-classification', model=dir, top_k=None)` (raw \
+`clausetag.inference.ClauseClassifier.from_pretrained(dir)` (uses the thresholds saved in \
+`thresholds.json` and the n-gram member in `ngram/`, if any) or \
+`transformers.pipeline('text-classification', model=dir, top_k=None)` (raw \
 sigmoid scores).
 
 ## Results
@@ -50,7 +51,8 @@ translations stay with their originals)
 - pooling: {pooling}; input prefix: {prefix!r}
 - ensemble: {ensemble}
 - loss: {loss}; head init: {head_init}; embeddings frozen: {freeze_embeddings}; max length: {max_length}
-- epochs: {epochs}, lr {lr}, batch {batch}, seed {seed}
+- epochs: {epochs}, lr {lr}, batch {batch}, seed {seed}; layer-wise lr decay: {llrd}; \
+contrastive stage: {contrastive}
 - wall time: {minutes:.1f} min on {cpus} CPU cores
 - versions: {versions}
 
@@ -167,6 +169,10 @@ def model_card(
         freeze_embeddings=model_args.freeze_embeddings,
         max_length=data_args.max_length,
         epochs=training_args.num_train_epochs,
+        llrd=model_args.layerwise_lr_decay if model_args.layerwise_lr_decay < 1 else "off",
+        contrastive=f"{model_args.contrastive_pairs} pairs, lr {model_args.contrastive_learning_rate}"
+        if model_args.contrastive_pairs
+        else "off",
         lr=training_args.learning_rate,
         batch=training_args.per_device_train_batch_size,
         seed=training_args.seed,

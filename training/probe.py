@@ -37,7 +37,7 @@ def _tanh_head(model: Any) -> tuple[torch.nn.Linear, torch.nn.Linear] | None:
     return None
 
 
-def _sentence_features(model: Any, enc: Any) -> torch.Tensor:
+def sentence_features(model: Any, enc: Any) -> torch.Tensor:
     """What the head's dense layer reads: the masked mean (mean pooling) or the [CLS] vector."""
     hidden = model.base_model(**enc).last_hidden_state
     if getattr(model.config, "pooling", "cls") == "mean":
@@ -55,7 +55,7 @@ def _frozen_features(model: Any, tokenizer: Any, units: Sequence[CorpusUnit], ma
         units,
         tokenizer,
         max_length,
-        lambda enc: _sentence_features(model, enc.to(model.device)),
+        lambda enc: sentence_features(model, enc.to(model.device)),
         model.config.hidden_size,
         prefix=getattr(model.config, "text_prefix", ""),
     )

@@ -19,7 +19,14 @@ Rows (``--rows``):
 - ``tfidf-dev``: ``tfidf`` fitted as the fine-tuned rows are (their inner
   training documents, thresholds on their dev documents);
 - ``ensemble-ft``: ``finetune-mean`` and ``tfidf-dev`` averaged, the weight
-  chosen on the dev documents.
+  chosen on the dev documents;
+- ``finetune-long``: 5 epochs with layer-wise learning-rate decay 0.8;
+  ``finetune-setfit``: a contrastive sentence-pair stage (2 000 pairs) before the
+  probe head and the epoch; ``ensemble-long`` / ``ensemble-setfit``: each with
+  ``tfidf-dev``, as ``ensemble-ft``;
+- ``tfidf-self``, ``probe-mean-self``, ``ensemble-self``: self-training — each
+  model refitted with its own confident predictions on the held-out units as
+  pseudo-labels (their gold labels never read).
 
 Every row is scored under each threshold policy of
 ``clausetag.training.thresholds`` (flat 0.5, tuned on one dev document, tuned
@@ -149,6 +156,39 @@ def probe_scorer(cache: FeatureCache, pooling: str, c: float = 1.0) -> Scorer:
         return 1.0 / (1.0 + np.exp(-logits))
 
     return score
+
+
+def self_trained(scorer: Scorer, confidence: float = 0.9) -> Scorer:
+    """Self-training on the units being scored, their labels never read (transductive).
+
+    The model is fitted, scores the unlabelled units, and is fitted again with
+    every unit whose every label it is sure of (p ≥ ``confidence`` or ≤ 1 −
+    ``confidence``, at least one label on) added under those pseudo-labels; the
+    second model's scores are returned. Inside a fold's out-of-fold scoring the
+    pool is the inner held-out documents, so thresholds see the same procedure.
+    """
+
+    def score(train: Sequence[CorpusUnit], test: Sequence[CorpusUnit], labels: Sequence[str]) -> np.ndarray:
+        proba = scorer(train, test, labels)
+        pseudo = pseudo_labelled(test, proba, labels, confidence)
+        log.info("    self-training: %d of %d unlabelled units pseudo-labelled", len(pseudo), len(test))
+        return scorer([*train, *pseudo], test, labels) if pseudo else proba
+
+    return score
+
+
+def pseudo_labelled(
+    units: Sequence[CorpusUnit], proba: np.ndarray, labels: Sequence[str], confidence: float
+) -> list[CorpusUnit]:
+    """Copies of the units the scores are sure of, their labels replaced by the confident ones."""
+    decided = ((proba >= confidence) | (proba <= 1 - confidence)).all(1)
+    sure = np.asarray(decided & (proba >= confidence).any(1))
+    out: list[CorpusUnit] = []
+    for unit, row, keep in zip(units, proba, sure.tolist(), strict=True):
+        if keep:
+            sure_labels = [lab for lab, p in zip(labels, row, strict=True) if p >= confidence]
+            out.append({**unit, "labels": sure_labels})
+    return out
 
 
 def tfidf_scorer(seed: int = 42) -> Scorer:
@@ -382,18 +422,35 @@ def _first_document(units: Sequence[CorpusUnit]) -> np.ndarray:
     return mask
 
 
+#: The fine-tuned rows: ``clausetag train`` flags of each (after the study's own ``--`` flags, so they win).
+FINETUNE_FLAGS: dict[str, list[str]] = {
+    "finetune-cls": ["--pooling", "cls"],
+    "finetune-mean": ["--pooling", "mean"],
+    "finetune-long": ["--pooling", "mean", "--num_train_epochs", "5", "--layerwise_lr_decay", "0.8"],
+    "finetune-setfit": ["--pooling", "mean", "--contrastive_pairs", "2000"],
+}
 ROWS = (
     "tfidf",
     "probe-cls",
     "probe-mean",
     "ensemble",
-    "finetune-cls",
-    "finetune-mean",
+    "tfidf-self",
+    "probe-mean-self",
+    "ensemble-self",
+    *FINETUNE_FLAGS,
     "tfidf-dev",
     "ensemble-ft",
+    "ensemble-long",
+    "ensemble-setfit",
 )
 #: Rows that mix two others, and the rows they need before them.
-ENSEMBLES = {"ensemble": ("probe-mean", "tfidf"), "ensemble-ft": ("finetune-mean", "tfidf-dev")}
+ENSEMBLES = {
+    "ensemble": ("probe-mean", "tfidf"),
+    "ensemble-self": ("probe-mean-self", "tfidf-self"),
+    "ensemble-ft": ("finetune-mean", "tfidf-dev"),
+    "ensemble-long": ("finetune-long", "tfidf-dev"),
+    "ensemble-setfit": ("finetune-setfit", "tfidf-dev"),
+}
 
 
 def study(
@@ -419,14 +476,17 @@ def study(
             results[name] = run_row(name, units, labels, ensemble_of=(results[a], results[b]), only=only)
         elif name == "tfidf-dev":
             results[name] = run_row(name, units, labels, finetune=tfidf_fitter(), only=only, store=store)
-        elif name.startswith("finetune-"):
-            fit = finetune_fitter([*train_argv, "--pooling", name.split("-", 1)[1]])
-            results[name] = run_row(
-                name, units, labels, finetune=fit, only=only, store=store, recipe=" ".join(train_argv)
-            )
+        elif name in FINETUNE_FLAGS:
+            flags = [*train_argv, *FINETUNE_FLAGS[name]]
+            fit = finetune_fitter(flags)
+            recipe = " ".join(flags)
+            results[name] = run_row(name, units, labels, finetune=fit, only=only, store=store, recipe=recipe)
         else:
-            scorer = tfidf_scorer() if name == "tfidf" else probe_scorer(cache, name.split("-", 1)[1])
-            recipe = f"{cache.encoder}|{cache.max_length}|tanh-probe" if name.startswith("probe") else ""
+            base = name.removesuffix("-self")
+            scorer = tfidf_scorer() if base == "tfidf" else probe_scorer(cache, base.split("-", 1)[1])
+            recipe = f"{cache.encoder}|{cache.max_length}|tanh-probe" if base.startswith("probe") else ""
+            if name.endswith("-self"):
+                scorer, recipe = self_trained(scorer), f"{recipe}|self-0.9"
             results[name] = run_row(
                 name, units, labels, scorer, inner_k, only=only, store=store, recipe=recipe
             )

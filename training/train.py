@@ -39,6 +39,7 @@ from clausetag.training.args import (
     ModelArguments,
     parse_args,
 )
+from clausetag.training.contrastive import contrastive_stage
 from clausetag.training.ensemble import fit_ngram_member
 from clausetag.training.metrics import full_report
 from clausetag.training.model_card import TrainResult, model_card, versions
@@ -135,6 +136,17 @@ def _build_trainer(
     data_args, model_args, training_args = args
     y_train = label_matrix(train, labels)
     pos_weight = positive_weights(y_train, model_args.max_pos_weight)
+    if model_args.contrastive_pairs and not training_args.resume_from_checkpoint:
+        contrastive_stage(
+            model,
+            tokenizer,
+            train,
+            y_train,
+            model_args.contrastive_pairs,
+            data_args.max_length,
+            model_args.contrastive_learning_rate,
+            training_args.seed,
+        )
     if model_args.head_init == "probe" and not training_args.resume_from_checkpoint:
         init_head_from_probe(model, tokenizer, train, y_train, pos_weight, model_args, data_args.max_length)
     patience = model_args.early_stopping_patience
@@ -152,6 +164,7 @@ def _build_trainer(
         pos_weight=pos_weight,
         gamma=model_args.focal_gamma,
         head_lr_multiplier=model_args.head_lr_multiplier,
+        layer_decay=model_args.layerwise_lr_decay,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,6 +26,7 @@ class MultiLabelTrainer(Trainer):
         pos_weight: torch.Tensor,
         gamma: float,
         head_lr_multiplier: float,
+        layer_decay: float = 1.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -32,31 +34,37 @@ class MultiLabelTrainer(Trainer):
         self.pos_weight = pos_weight
         self.gamma = gamma
         self.head_lr_multiplier = head_lr_multiplier
+        self.layer_decay = layer_decay
 
     def create_optimizer(self, model: Any = None) -> Any:
         """AdamW with a faster learning rate for the random head than for the pretrained body.
 
         With the encoder's small learning rate alone the head barely moves in a
-        few CPU epochs and every dev prediction stays under threshold.
+        few CPU epochs and every dev prediction stays under threshold. With
+        ``layerwise_lr_decay`` < 1 each encoder layer learns at that factor of the
+        one above it (the embeddings slowest), so the lower, more general layers move least.
         """
         if self.optimizer is None:
             model = model if model is not None else self.model
             decay = set(self.get_decay_parameter_names(model))
             prefix = getattr(model, "base_model_prefix", "") + "."
-            groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
+            n_layers = int(getattr(model.config, "num_hidden_layers", 0))
+            groups: dict[tuple[float, bool], list[torch.nn.Parameter]] = {}
             for name, param in model.named_parameters():
                 if param.requires_grad:
                     head = not name.startswith(prefix)  # the classifier; the pooler is pretrained-side
-                    groups.setdefault((head, name in decay), []).append(param)
+                    depth = layer_depth(name, n_layers)
+                    scale = self.head_lr_multiplier if head else self.layer_decay**depth
+                    groups.setdefault((scale, name in decay), []).append(param)
             lr = self.args.learning_rate
             self.optimizer = torch.optim.AdamW(
                 [
                     {
                         "params": params,
-                        "lr": lr * (self.head_lr_multiplier if head else 1.0),
+                        "lr": lr * scale,
                         "weight_decay": self.args.weight_decay if decays else 0.0,
                     }
-                    for (head, decays), params in groups.items()
+                    for (scale, decays), params in groups.items()
                 ],
                 lr=lr,
             )
@@ -80,6 +88,15 @@ class MultiLabelTrainer(Trainer):
             weight = self.pos_weight.to(logits.device) if self.loss_name == "weighted_bce" else None
             loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels, pos_weight=weight)
         return (loss, outputs) if return_outputs else loss
+
+
+def layer_depth(name: str, n_layers: int) -> int:
+    """How many layers below the top a parameter sits: 0 for the top layer and the pooler,
+    ``n_layers`` for the embeddings (BERT/RoBERTa parameter names)."""
+    match = re.search(r"\.layer\.(\d+)\.", name)
+    if match:
+        return max(n_layers - 1 - int(match.group(1)), 0)
+    return n_layers if ".embeddings." in name else 0
 
 
 def positive_weights(y: np.ndarray, cap: float) -> torch.Tensor:
@@ -121,15 +138,21 @@ def batched_forward(
     with torch.inference_mode():
         for k in range(0, len(order), batch):
             idx = order[k : k + batch]
-            enc = tokenizer(
-                [prefix + units[i]["text"] for i in idx],
-                truncation=True,
-                max_length=max_length,
-                padding=True,
-                return_tensors="pt",
-            )
-            out[idx] = fn(enc).float().cpu().numpy()
+            out[idx] = fn(encode_units(tokenizer, units, idx, max_length, prefix)).float().cpu().numpy()
     return out
+
+
+def encode_units(
+    tokenizer: Any, units: Sequence[CorpusUnit], idx: Sequence[int], max_length: int, prefix: str
+) -> Any:
+    """The units at ``idx``, prefixed, truncated and padded into one batch of torch tensors."""
+    return tokenizer(
+        [prefix + units[i]["text"] for i in idx],
+        truncation=True,
+        max_length=max_length,
+        padding=True,
+        return_tensors="pt",
+    )
 
 
 def predict_proba(model: Any, tokenizer: Any, units: Sequence[CorpusUnit], max_length: int) -> np.ndarray:
