@@ -183,7 +183,7 @@ def work_of(model: Path, texts: list[str], batch_size: int) -> dict[str, float]:
 
     md = ModelDir.open(model)
     tokenizer = BatchTokenizer(md.path / "tokenizer.json", md.max_length, md.text_prefix)
-    lengths = sorted((len(e.ids) for e in tokenizer.encode(texts)), reverse=True)
+    lengths = sorted((len(t) for t in tokenizer.encode_ids(texts)), reverse=True)
     labels = len(md.labels)
     useful = sum(flops_per_unit(md.config, n, labels) for n in lengths)
     executed = 0.0

@@ -85,6 +85,10 @@ class OnnxBackend:
         if threads:
             options.intra_op_num_threads = threads
         options.log_severity_level = 3
+        # Memory patterns pre-plan one arena block per input shape; a batch script sees a new shape
+        # every batch (padded to its longest unit), so they only grew peak memory (342 → 296 MB
+        # on the trimmed int8 model, 1 852 units), at no measured speed cost.
+        options.enable_mem_pattern = False
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.inputs = [i.name for i in self.session.get_inputs()]
 

@@ -134,15 +134,15 @@ class ClauseClassifier:
             return out
         # Longest first, in batches of similar length: little padding, and the
         # slowest batch shows up early in the progress bar's estimate.
-        encodings = self.tokenizer.encode(texts)  # once: used for the order and the batches
-        order = np.argsort([-len(e.ids) for e in encodings], kind="stable")
+        token_ids = self.tokenizer.encode_ids(texts)  # once: used for the order and the batches
+        order = np.argsort([-len(t) for t in token_ids], kind="stable")
         batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
         if progress:
             from tqdm.auto import tqdm
 
             batches = tqdm(batches, desc="tagging", unit="batch", leave=False)
         for idx in batches:
-            logits = self.backend.logits(self.tokenizer.pad([encodings[i] for i in idx]))
+            logits = self.backend.logits(self.tokenizer.pad([token_ids[i] for i in idx]))
             out[idx] = sigmoid(logits)
         return self.ngram.mix(out, texts) if self.ngram is not None else out
 
