@@ -23,7 +23,7 @@ Rows (``--rows``):
 - ``finetune-long``: 5 epochs with layer-wise learning-rate decay 0.8;
   ``finetune-setfit``: a contrastive sentence-pair stage (2 000 pairs) before the
   probe head and the epoch; ``ensemble-long`` / ``ensemble-setfit``: each with
-  ``tfidf-dev``, as ``ensemble-ft``;
+  ``tfidf-dev``, as ``ensemble-ft``; ``ensemble-cls``: ``finetune-cls`` with ``tfidf-dev``;
 - ``tfidf-self``, ``probe-mean-self``, ``ensemble-self``: self-training — each
   model refitted with its own confident predictions on the held-out units as
   pseudo-labels (their gold labels never read).
@@ -440,6 +440,7 @@ ROWS = (
     *FINETUNE_FLAGS,
     "tfidf-dev",
     "ensemble-ft",
+    "ensemble-cls",
     "ensemble-long",
     "ensemble-setfit",
 )
@@ -448,6 +449,7 @@ ENSEMBLES = {
     "ensemble": ("probe-mean", "tfidf"),
     "ensemble-self": ("probe-mean-self", "tfidf-self"),
     "ensemble-ft": ("finetune-mean", "tfidf-dev"),
+    "ensemble-cls": ("finetune-cls", "tfidf-dev"),
     "ensemble-long": ("finetune-long", "tfidf-dev"),
     "ensemble-setfit": ("finetune-setfit", "tfidf-dev"),
 }
