@@ -6,13 +6,15 @@ Variants (rows), each from one model directory:
 
 =====================  ==========================================================
 ``torch_fp32``         the safetensors model through torch (the reference)
-``onnx_fp32``          plain ONNX export (``export-onnx --no-fuse``)
-``onnx_int8``          its dynamic int8 (``export-onnx --no-fuse --quantize int8``)
-``fused_fp32``         onnxruntime's transformer fusion (``export-onnx``)
-``fused_int8``         fused, then int8 (``export-onnx --quantize int8``)
-``trim_fused_fp32``    EN+LV vocabulary, fused (``export-onnx --trim-vocab``)
-``trim_fused_int8``    the shipping variant (``export-onnx --trim-vocab --quantize int8``)
+``onnx_fp32``          plain ONNX export (``export-onnx``)
+``onnx_int8``          its dynamic int8 (``export-onnx --quantize int8``)
+``fused_fp32``         onnxruntime's transformer fusion (``export-onnx --fuse``)
+``fused_int8``         fused, then int8 (``export-onnx --fuse --quantize int8``)
+``trim_fused_fp32``    EN+LV vocabulary, fused (``export-onnx --trim-vocab --fuse``)
+``trim_fused_int8``    … int8 (``export-onnx --trim-vocab --fuse --quantize int8``)
 ``trim_fused_int8all`` … with the feed-forward output projections int8 too (``int8-all``)
+``trim_int8all``       the shipping variant: the same without graph fusion
+                       (``export-onnx --trim-vocab --quantize int8-all``)
 =====================  ==========================================================
 
 The ONNX variants are exported into ``--work`` (once; ``--fresh`` redoes it), never
@@ -60,13 +62,15 @@ VARIANTS: dict[str, tuple[str, str]] = {
     "trim_fused_fp32": ("trim", "onnx"),
     "trim_fused_int8": ("trim", "onnx-int8"),
     "trim_fused_int8all": ("trim-all", "onnx-int8"),
+    "trim_int8all": ("trim-all-plain", "onnx-int8"),
 }
 #: How each prepared directory is exported (arguments after ``export-onnx --model …``).
 EXPORTS: dict[str, list[str]] = {
     "plain": ["--no-fuse", "--quantize", "int8"],
-    "fused": ["--quantize", "int8"],
-    "trim": ["--trim-vocab", "--quantize", "int8", "--overwrite"],
-    "trim-all": ["--trim-vocab", "--quantize", "int8-all", "--overwrite"],
+    "fused": ["--fuse", "--quantize", "int8"],
+    "trim": ["--trim-vocab", "--fuse", "--quantize", "int8", "--overwrite"],
+    "trim-all": ["--trim-vocab", "--fuse", "--quantize", "int8-all", "--overwrite"],
+    "trim-all-plain": ["--trim-vocab", "--no-fuse", "--quantize", "int8-all", "--overwrite"],
 }
 COLD_SENTENCE = "Jums ir tiesības iesniegt sūdzību Datu valsts inspekcijā."
 

@@ -47,7 +47,7 @@ def unigram_model(tmp_path_factory: pytest.TempPathFactory, small_corpus: Path) 
 def trimmed(unigram_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("trimmed") / "model-en-lv"
     argv = ["export-onnx", "--model", str(unigram_model), "--trim-vocab", "--vocab-text", str(AUTHORED)]
-    assert cli([*argv, "--quantize", "int8", "-o", str(out)]) == 0
+    assert cli([*argv, "--fuse", "--quantize", "int8", "-o", str(out)]) == 0
     return out
 
 
@@ -128,11 +128,17 @@ def test_trimmed_int8_parity_on_held_out_units(
         assert min(by_lang.values()) >= 0.99
 
 
-def test_fusion_happened(trimmed: Path) -> None:
+def test_fusion_only_when_asked(trimmed: Path, unigram_model: Path, tmp_path: Path) -> None:
     import onnx
 
+    fused = {"SkipLayerNormalization", "BiasGelu", "Attention", "EmbedLayerNormalization"}
     ops = {n.op_type for n in onnx.load(str(trimmed / "onnx" / "model.onnx")).graph.node}
     assert {"SkipLayerNormalization", "BiasGelu"} <= ops or "Attention" in ops, ops
+    out = tmp_path / "plain"
+    argv = ["export-onnx", "--model", str(unigram_model), "--trim-vocab", "--vocab-text", str(AUTHORED)]
+    assert cli([*argv, "-o", str(out)]) == 0
+    plain = {n.op_type for n in onnx.load(str(out / "onnx" / "model.onnx")).graph.node}
+    assert not plain & fused, plain & fused
 
 
 def test_predict_cli_on_the_trimmed_model(trimmed: Path, tmp_path: Path) -> None:
