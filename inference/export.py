@@ -367,7 +367,7 @@ def export(
     model_path: str | Path,
     quantize: str | None = None,
     opset: int = DEFAULT_OPSET,
-    fuse: bool = True,
+    fuse: bool = False,
     trim_to: str | Path | None = None,
     vocab_texts: list[Path] | None = None,
     overwrite: bool = False,
