@@ -311,18 +311,19 @@ def _publish(checked: Path, final: Path) -> None:
 
 def _export_dir(
     model_dir: ModelDir,
+    torch_backend: Any,
     reference: np.ndarray,
     quantize: str | None,
     opset: int,
     fuse: bool,
     trimmed: bool,
 ) -> dict[str, float]:
-    """Write (and check) ``model_dir``'s ONNX files; ``reference``: the untrimmed torch scores."""
+    """Write (and check) ``model_dir``'s ONNX files, traced from its ``torch_backend``;
+    ``reference``: the untrimmed torch scores (for an untrimmed directory, its own)."""
     from clausetag.inference.backends import OnnxBackend
 
     batch = _check_batch(model_dir)
-    torch_backend = _torch_backend(model_dir)
-    own = _sigmoid(torch_backend.logits(batch))
+    own = _sigmoid(torch_backend.logits(batch)) if trimmed else reference
     diffs: dict[str, float] = {}
     if trimmed:
         delta = np.abs(own - reference)
@@ -382,10 +383,11 @@ def export(
 
     hf_logging.disable_progress_bar()
     source = ModelDir.open(model_path)
-    batch = _check_batch(source)
-    reference = _sigmoid(_torch_backend(source).logits(batch))
+    source_backend = _torch_backend(source)  # loaded once: the reference, and the graph if untrimmed
+    reference = _sigmoid(source_backend.logits(_check_batch(source)))
     if trim_to is None:
-        return _export_dir(source, reference, quantize, opset, fuse, trimmed=False)
+        return _export_dir(source, source_backend, reference, quantize, opset, fuse, trimmed=False)
+    del source_backend  # the trimmed copy is traced from its own weights
     from clausetag.inference.trim import write_trimmed
 
     out = Path(trim_to)
@@ -393,7 +395,9 @@ def export(
         raise ClausetagError(f"{out} exists; choose another -o/--output or pass --overwrite")
     with atomic_path(out, directory=True) as staged:
         write_trimmed(source.path, staged, vocab_texts)
-        diffs = _export_dir(ModelDir.open(staged), reference, quantize, opset, fuse, trimmed=True)
+        trim_dir = ModelDir.open(staged)
+        backend = _torch_backend(trim_dir)
+        diffs = _export_dir(trim_dir, backend, reference, quantize, opset, fuse, trimmed=True)
     return diffs
 
 

@@ -122,6 +122,8 @@ class FeatureCache:
         import torch
         from tqdm.auto import tqdm
 
+        from clausetag.models.modeling import mean_pool
+
         self._load()
         order = sorted(texts, key=len)
         for k in tqdm(range(0, len(order), 64), desc=f"encoding ({pooling})", leave=False):
@@ -132,11 +134,7 @@ class FeatureCache:
             )
             with torch.inference_mode():  # never a global switch: training may follow in this process
                 hidden = self._model(**enc).last_hidden_state
-            if pooling == "mean":
-                mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                vec = (hidden * mask).sum(1) / mask.sum(1)
-            else:
-                vec = hidden[:, 0]
+            vec = mean_pool(hidden, enc["attention_mask"]) if pooling == "mean" else hidden[:, 0]
             for t, v in zip(chunk, vec.numpy(), strict=True):
                 self._mem[t, pooling] = v
 
