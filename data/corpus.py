@@ -21,7 +21,7 @@ import numpy as np
 
 from clausetag.errors import ClausetagError
 from clausetag.io import iter_jsonl
-from clausetag.labels import EXCLUSIVE_LABEL
+from clausetag.labels import DEFAULT_LABELS, EXCLUSIVE_LABEL
 
 #: The bundled corpus: the five seed policies, their translations, authored units.
 DEFAULT_CORPUS_DIR = Path(__file__).resolve().parent / "corpus"
@@ -170,17 +170,19 @@ def validate_units(
                 problems.append(Problem(where, "a translation needs 'orig' (its original's id)"))
             elif orig not in ids:
                 problems.append(Problem(where, f"translation of {orig!r}, which does not exist"))
-    return problems + consistency_problems(units)
+    return problems + consistency_problems(units, labels)
 
 
-def consistency_problems(units: Sequence[CorpusUnit]) -> list[Problem]:
+def consistency_problems(units: Sequence[CorpusUnit], labels: Sequence[str] | None = None) -> list[Problem]:
     """The label scheme's consistency rules, each naming both units' file:line.
 
     - identical (normalised) texts in one document and language carry identical
       labels (spec rule 17);
     - a translation carries its original's labels (rule 6);
     - ``complaint`` with ``rights`` is a warning unless the unit records why in a
-      ``note`` (rule 8).
+      ``note`` (rule 8);
+    - the mechanical checks of ``spec_rule_problems`` (rules 7, 15, 18, 19 and the
+      ``kind`` field), for the label scheme ``labels`` (default: the spec's).
     """
     problems: list[Problem] = []
     valid = [u for u in units if isinstance(u.get("text"), str) and isinstance(u.get("labels"), list)]
@@ -216,6 +218,104 @@ def consistency_problems(units: Sequence[CorpusUnit]) -> list[Problem]:
                     warning=True,
                 )
             )
+    return problems + spec_rule_problems(units, labels)
+
+
+#: The values of a unit's optional ``kind`` field (its layout role in the policy).
+KINDS = ("heading", "lead-in", "list-item", "sentence", "table-row")
+
+_COMPANY = r"(?-i:\b(?:SIA|AS|IK|ZS|Ltd|LLC|GmbH|[Bb]iedrība|[Nn]odibinājums)\b)"  # case-sensitive: not "as"
+#: Rule 19: a registration number (with its digits), or the controller named with "hereinafter"/"turpmāk"
+#: or with a definition of "we"/"mēs".
+_RULE19 = re.compile(
+    r"\b(?:reg(?:istration)?|reģ(?:istrācijas)?)\.?\s*(?:no|nr|number|numurs)\b\.?\s*[:.]?\s*(?:LV)?\s*\d{6,}"
+    rf"|{_COMPANY}[^()]{{0,80}}\((?:hereinafter|turpmāk)\b"
+    r"|\((?:hereinafter|turpmāk)\b[^)]{0,40}(?:\bwe\b|\bus\b|\bmēs\b|controller|pārzin)"
+    r"|[\"“„‘']we[\"”’'][^.]{0,40}?\b(?:means?|refers? to)\b"
+    r"|[\"“„‘']mēs[\"”’'][^.]{0,40}?\b(?:ir|nozīmē|apzīmē)\b",
+    re.IGNORECASE,
+)
+_NUMBERING = r"^\W*(?:\d+(?:\.\d+)*\.?\s+)?"
+#: Rule 15: a version or effective-date line.
+_RULE15 = re.compile(
+    _NUMBERING + r"(?:last\s+(?:updated|modified|revised|amended|changed)\b|updated\s*(?:on\s*)?:"
+    r"|version\s*(?:no\.?\s*)?\d|effective\s+(?:date\b|from\b|as\s+of\b)"
+    r"|redakcija\b|spēkā\s+(?:no|kopš)\b|versija\s*(?:nr\.?\s*)?\d|pēdējo\s+reizi\s+(?:atjaunināt|grozīt))"
+    r"|\b(?:is|are|becomes?)\s+effective\s+(?:as\s+of|from|on)\b[^.]{0,40}\d{4}"
+    r"|\b(?:ir|stājas)\s+spēkā\s+(?:no|kopš|ar)\b[^.]{0,40}\d{4}",
+    re.IGNORECASE,
+)
+#: Rule 7: withdrawing consent (not "has withdrawn their consent", a condition of erasure).
+_RULE7 = re.compile(
+    r"\b(?:withdraw|withdrawing|withdrawal\s+of|revoke|revoking|revocation\s+of)\b(?:\s+\S+){0,4}?\s+consents?\b"
+    r"|\bconsents?\b[^.;]{0,40}\b(?:can|may)\s+be\s+withdrawn\b"
+    r"|\batsau(?:kt|kšan\w*|cat|cot)\b[^.;]{0,40}\bpiekrišan"
+    r"|\bpiekrišan\w*[^.;]{0,40}\batsau(?:kt|kšan\w*|cat|cot)\b",
+    re.IGNORECASE,
+)
+#: Rule 18: tracker words, once references to a cookie policy are taken out ...
+_TRACKER = re.compile(
+    r"cookie|sīkdat|sīkfail|pixel|pikseļ|beacon|bāk|tracking|izsekoš|analytics|analītik", re.IGNORECASE
+)
+_COOKIE_POLICY = re.compile(r"cookie\s+(?:policy|notice)|sīk(?:datņu|failu)\s+politik\w*", re.IGNORECASE)
+#: ... and words of other processing; a unit with any of them is left alone (it may state more).
+_OTHER_PROCESSING = re.compile(
+    r"e-?mail|e-pas|\bnames?\b|vārd|phone|tālru|address|adres|(?<!in )\border|pasūt|account|kont[au]\b"
+    r"|contract|līgum|payment|maksāj|newsletter|jaunum|deliver|piegād|personal data|personas dat|profil",
+    re.IGNORECASE,
+)
+
+
+def spec_rule_problems(units: Sequence[CorpusUnit], labels: Sequence[str] | None = None) -> list[Problem]:
+    """Mechanical checks of the spec's v2.1 conventions; each names its rule.
+
+    Warnings (a reader decides): a unit that introduces the controller by a registration
+    number, "hereinafter"/"turpmāk" or a definition of "we"/"mēs" without ``controller``
+    (rule 19); a "Last updated"/"Version N"/"Redakcija"/"spēkā no" line without
+    ``policy_changes`` (rule 15); withdrawing consent labelled ``rights`` without
+    ``user_choice`` (rule 7); ``cookies`` with ``purpose`` where the text speaks of
+    trackers only (rule 18). A rule is checked only where its labels are in ``labels``
+    (default: the spec's), so another scheme is not warned about. Error: a ``kind``
+    field that is not one of ``KINDS``.
+    """
+    known = set(DEFAULT_LABELS if labels is None else labels)
+    problems: list[Problem] = []
+
+    def warn(u: CorpusUnit, rule: str, message: str) -> None:
+        problems.append(Problem(_where(u), f"spec rule {rule}: {message}", warning=True))
+
+    for u in units:
+        if "kind" in u:
+            kind = u.get("kind")
+            if kind not in KINDS:
+                problems.append(Problem(_where(u), f"'kind' must be one of {', '.join(KINDS)}, not {kind!r}"))
+        text, labs = u.get("text"), u.get("labels")
+        if not isinstance(text, str) or not isinstance(labs, list):
+            continue
+        has = set(labs)
+        # a processor's or the authority's number is not the controller's ('recipients', 'complaint')
+        if (
+            "controller" in known
+            and not has & {"controller", "recipients", "complaint"}
+            and _RULE19.search(text)
+        ):
+            warn(u, "19", "introduces the controller (registration number, hereinafter/turpmāk or "
+                 "a definition of 'we') but is not labelled 'controller'")  # fmt: skip
+        if "policy_changes" in known and "policy_changes" not in has and _RULE15.search(text):
+            warn(u, "15", "a version or effective-date line is 'policy_changes'")
+        if (
+            {"rights", "user_choice"} <= known
+            and "rights" in has
+            and "user_choice" not in has
+            and _RULE7.search(text)
+        ):
+            warn(
+                u, "7", "withdrawing consent is 'user_choice' (and 'rights' only beside a data-subject right)"
+            )
+        if {"cookies", "purpose"} <= has <= {"data_categories", "purpose", "cookies"}:
+            trackers = _COOKIE_POLICY.sub(" ", text)
+            if _TRACKER.search(trackers) and not _OTHER_PROCESSING.search(text):
+                warn(u, "18", "what trackers are for is 'cookies' only; 'purpose' needs other processing")
     return problems
 
 

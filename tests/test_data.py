@@ -16,7 +16,7 @@ import pytest
 from helpers import REPO, SEEDS, SHARED, corpus_units
 
 from clausetag.cli import main as cli
-from clausetag.data.corpus import leave_one_document_out, load_units, split_by_document
+from clausetag.data.corpus import leave_one_document_out, load_units, spec_rule_problems, split_by_document
 from clausetag.labels import DEFAULT_LABELS, EXCLUSIVE_LABEL
 
 CORPUS = REPO / "data" / "corpus"
@@ -207,6 +207,96 @@ def test_complaint_with_rights_is_a_warning_unless_a_note_says_why(
     write_jsonl(path, [{**unit, "note": "names the right of access as well"}])
     assert cli(["data", "validate", str(path)]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+# Spec v2.1 checks: (rule, a unit that breaks it, the same kind of unit that does not).
+SPEC_RULE_CASES = [
+    (
+        "19",
+        {"text": 'SIA "Egle" (hereinafter – Egle) cares about your privacy.', "labels": ["other"]},
+        {"text": "Egle cares about your privacy.", "labels": ["other"]},
+    ),
+    (
+        "19",
+        {"lang": "lv", "text": "Pārzinis ir SIA “Egle”, reģ. Nr. 40003123456.", "labels": ["other"]},
+        {"lang": "lv", "text": "Norādiet uzņēmuma reģistrācijas numuru.", "labels": ["data_categories"]},
+    ),
+    (
+        "19",
+        {"text": 'In this notice, "we" means Egle.', "labels": ["other"]},
+        {"text": 'In this notice, "we" means Egle.', "labels": ["controller"]},
+    ),
+    (
+        "15",
+        {"text": "Last updated: 3 March 2025", "labels": ["other"]},
+        {"text": "Last updated: 3 March 2025", "labels": ["policy_changes"]},
+    ),
+    (
+        "15",
+        {"lang": "lv", "text": "Redakcija Nr. 2, spēkā no 2025. gada 1. maija", "labels": ["other"]},
+        {"lang": "lv", "text": "Politika ir spēkā visā Latvijā.", "labels": ["other"]},
+    ),
+    (
+        "7",
+        {"text": "You have the right to withdraw your consent at any time.", "labels": ["rights"]},
+        {"text": "The data subject has withdrawn their consent and no other basis applies.",
+         "labels": ["rights"]},
+    ),
+    (
+        "7",
+        {"lang": "lv", "text": "Jums ir tiesības jebkurā laikā atsaukt piekrišanu.", "labels": ["rights"]},
+        {"lang": "lv", "text": "Jums ir tiesības jebkurā laikā atsaukt piekrišanu.",
+         "labels": ["user_choice"]},
+    ),
+    (
+        "18",
+        {"text": "Analytics cookies help us improve the site.", "labels": ["purpose", "cookies"]},
+        {"text": "We use your e-mail address and cookie data to send offers.",
+         "labels": ["data_categories", "purpose", "cookies"]},
+    ),
+    (
+        "18",
+        {"lang": "lv", "text": "Sīkdatnes izmantojam, lai uzlabotu vietni.",
+         "labels": ["purpose", "cookies"]},
+        {"lang": "lv", "text": "Vietnes darbībai – Sīkdatņu politika:", "labels": ["purpose", "cookies"]},
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("rule", "bad", "fine"), SPEC_RULE_CASES)
+def test_spec_rule_checks_warn_and_name_the_rule(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], rule: str, bad: dict, fine: dict
+) -> None:
+    path = write_jsonl(tmp_path / "w.jsonl", [{**GOOD, **bad}])
+    assert cli(["data", "validate", str(path)]) == 0  # warnings only
+    captured = capsys.readouterr()
+    assert f"{path}:1: warning: spec rule {rule}: " in captured.err
+    assert "1 warning(s)" in captured.out
+    write_jsonl(path, [{**GOOD, **fine}])
+    assert cli(["data", "validate", str(path)]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_spec_rule_checks_leave_another_label_scheme_alone() -> None:
+    unit = {**GOOD, "text": 'SIA "Egle" (hereinafter – Egle) cares.', "labels": ["Other"]}
+    assert spec_rule_problems([unit], ["First Party Collection/Use", "Other"]) == []
+    assert [p.message[:13] for p in spec_rule_problems([unit])] == ["spec rule 19:"]
+
+
+@pytest.mark.parametrize("kind", ["paragraph", "", 3])
+def test_validate_rejects_an_unknown_kind(tmp_path: Path, capsys: pytest.CaptureFixture[str], kind) -> None:
+    path = write_jsonl(
+        tmp_path / "k.jsonl", [{**GOOD, "kind": "sentence"}, {**GOOD, "id": "x-2", "kind": kind}]
+    )
+    assert cli(["data", "validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}:2: 'kind' must be one of heading, lead-in, list-item, sentence, table-row" in err
+    assert f"{path}:1:" not in err
+
+
+def test_the_bundled_corpus_gives_no_spec_rule_error(units: list[dict]) -> None:
+    """Errors (a bad ``kind``) never; warnings are for a reader, and v2.1 left none in the corpus."""
+    assert [str(p) for p in spec_rule_problems(units) if not p.warning] == []
 
 
 def test_a_researchers_own_source_field_is_accepted(
