@@ -11,8 +11,12 @@ SEEDS = SHARED / "seeds"
 
 
 def corpus_units() -> list[dict]:
+    """The bundled corpus as the loader reads it: folders named ``_…`` or ``.…`` are scratch space."""
     units = []
-    for path in sorted((REPO / "data" / "corpus").rglob("*.jsonl")):
+    root = REPO / "data" / "corpus"
+    for path in sorted(root.rglob("*.jsonl")):
+        if any(part.startswith(("_", ".")) for part in path.relative_to(root).parts[:-1]):
+            continue
         units += [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     return units
 
