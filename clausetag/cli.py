@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 from clausetag import __version__
 from clausetag.errors import ClausetagError
+from clausetag.terminal import printable, terminal_safe_streams
 
 # name -> (module, function, extra that provides its dependencies, one-line help)
 COMMANDS: dict[str, tuple[str, str, str, str]] = {
@@ -112,12 +113,16 @@ def command_logging() -> Iterator[None]:
 
 
 def run(func: Callable[[list[str]], int | None], argv: list[str], extra: str = "") -> int:
-    """Run a command function and map user errors to a message and exit status 2."""
+    """Run a command function and map user errors to a message and exit status 2.
+
+    The message is neutralised (``clausetag.terminal``): it may quote policy text or
+    a file name. While the command runs, terminal streams neutralise all they get.
+    """
     try:
-        with command_logging():
+        with command_logging(), terminal_safe_streams():
             return int(func(argv) or 0)
     except ClausetagError as exc:
-        print(f"clausetag: error: {exc}", file=sys.stderr)
+        print(f"clausetag: error: {printable(str(exc))}", file=sys.stderr)
         return 2
     except ModuleNotFoundError as exc:
         if (exc.name or "").split(".")[0] in _EXTRA_OF_MODULE:

@@ -3,17 +3,25 @@
 Both halves exist so that bad input fails with one clear message and that no
 command ever leaves a half-written file behind (the brief's contract):
 
-* inputs are read with the size limit enforced *while reading* (``/dev/zero``
-  has a stat size of 0), one NUL-byte rule for the whole input, and every
-  ``OSError`` turned into a ``ClausetagError`` naming the file;
+* every file the project opens (inputs, label lists, configs, model-folder
+  files, an output being resumed) goes through one guarded reader
+  (``read_bytes``/``read_text``/``read_json``): the size limit enforced *while
+  reading* (``/dev/zero`` has a stat size of 0), a FIFO opened without blocking,
+  ``regular=True`` refusing anything but a regular file (a model folder's
+  ``config.json`` that links to ``/dev/zero``), one NUL-byte rule, UTF-16 with a
+  byte-order mark decoded (and named when it has none), JSON's ``NaN`` refused,
+  and every ``OSError`` turned into a ``ClausetagError`` naming the file;
+  ``guard_file`` is the same check for files a library opens itself
+  (safetensors, ONNX);
 * outputs go to a temporary file renamed into place, except where the target
   is not a regular file (``/dev/null``, ``/dev/stdout``, a FIFO): those are
   written as a stream and never replaced; ``output_lock`` keeps a second run
   from writing the same file and clears temporary files a killed run left.
   ``atomic_path`` is the one primitive under it, also for writers that need a
   path (a folder from ``save_pretrained``, an ONNX file): the encoder build,
-  the model-directory writer and ``export-onnx`` all use it. ``human_bytes``
-  is the one wording of sizes in messages.
+  the model-directory writer and ``export-onnx`` all use it. A file it replaces
+  keeps its mode (a private 0600 output stays private), and it never replaces a
+  file with a folder. ``human_bytes`` is the one wording of sizes in messages.
 """
 
 from __future__ import annotations
@@ -90,6 +98,34 @@ def _link_chain(path: Path) -> list[Path]:
     raise ClausetagError(f"{path}: too many levels of symbolic links (a symlink loop?)")
 
 
+def check_file_name(name: str, what: str = "file") -> str:
+    """A path clausetag can write into records, messages and JSON: valid UTF-8.
+
+    Checked before any work: a name the operating system handed over as bytes
+    that are not UTF-8 (Python keeps them as lone surrogates) would fail only when
+    a record or a summary naming it is written, after the tagging.
+    """
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        shown = name.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace")
+        code = ord(name[exc.start])
+        byte = f"byte 0x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
+        raise ClausetagError(
+            f"{shown}: the {what} name is not valid UTF-8 ({byte}); rename it to a UTF-8 name"
+        ) from None
+    return name
+
+
+def check_folder_output(path: str | Path, writes: str) -> Path:
+    """An output that is a folder: refuse an existing regular file (never replaced, never deleted)."""
+    p = Path(path)
+    check_file_name(str(p), "output")
+    if p.exists() and not p.is_dir():
+        raise ClausetagError(f"{p}: is a file; {writes} (choose another -o/--output)")
+    return p
+
+
 def _is_special(path: Path) -> bool:
     return str(path).startswith(_SPECIAL_ROOTS) or str(path) in ("/dev", "/proc", "/sys")
 
@@ -116,6 +152,7 @@ def output_target(path: str | Path) -> OutputTarget:
     given = str(path)
     if not given.strip():
         raise ClausetagError("the output path is empty")
+    check_file_name(given, "output")
     st = _stat_output(given)
     if st is not None and stat.S_ISDIR(st.st_mode):
         raise ClausetagError(f"{given}: is a directory; give a file name for the output")
@@ -156,22 +193,37 @@ def _stream_writer(target: OutputTarget, mode: str) -> Iterator[IO[Any]]:
         raise
 
 
-def _give_usual_mode(path: Path, directory: bool) -> None:
-    """mkstemp/mkdtemp make private paths; give the mode a plain ``open``/``mkdir`` would."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, (0o777 if directory else 0o666) & ~umask)
+def _give_mode(path: Path, final: Path, directory: bool) -> None:
+    """The mode ``final`` has (a private 0600 output stays private), else what ``open``/``mkdir`` give.
+
+    mkstemp/mkdtemp make private paths; a new output gets the umask's usual
+    mode. The owner is kept too where the process may set it (root rewriting a
+    user's file); elsewhere chown fails and the file is the writer's, as with ``open``.
+    """
+    try:
+        st = os.stat(final)
+    except OSError:
+        st = None
+    if st is None or stat.S_ISDIR(st.st_mode) != directory:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(path, (0o777 if directory else 0o666) & ~umask)
+        return
+    with contextlib.suppress(OSError):
+        os.chown(path, st.st_uid, st.st_gid)
+    os.chmod(path, stat.S_IMODE(st.st_mode))
 
 
 def _replace_dir(tmp: Path, final: Path) -> None:
-    """Rename folder ``tmp`` onto ``final``; an existing folder is moved aside first, then deleted."""
+    """Rename folder ``tmp`` onto ``final``; an existing folder is moved aside first, then deleted.
+
+    A regular file at ``final`` is never deleted to make room for a folder.
+    """
     if final.is_symlink() or not final.exists():
         os.replace(tmp, final)
         return
     if not final.is_dir():
-        final.unlink()
-        os.replace(tmp, final)
-        return
+        raise ClausetagError(f"{final}: is a file, not a folder; it was left as it is")
     old = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=final.parent))
     os.replace(final, old)  # onto an empty folder: allowed by rename(2)
     try:
@@ -214,7 +266,7 @@ def atomic_path(final: str | Path, directory: bool = False, name: str | None = N
         raise ClausetagError(f"{name or final}: cannot write ({os_reason(exc)})") from None
     try:
         yield tmp
-        _give_usual_mode(tmp, directory)
+        _give_mode(tmp, final, directory)
         if directory:
             _replace_dir(tmp, final)
         else:
@@ -354,6 +406,16 @@ def terminate_as_interrupt() -> Iterator[None]:
 
 # --------------------------------------------------------------------------- reading
 
+#: What an ``os.stat`` mode is, in messages about files that are not regular.
+_KINDS = (
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+)
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+_UTF32_BOMS = (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")
+
 
 def _refuse_too_large(name: str, size: int, max_bytes: int, hint: str) -> ClausetagError:
     return ClausetagError(
@@ -362,37 +424,91 @@ def _refuse_too_large(name: str, size: int, max_bytes: int, hint: str) -> Clause
     )
 
 
-def _check_size(p: Path, max_bytes: int, hint: str = SPLIT_HINT) -> int:
+def _kind_of_file(mode: int) -> str:
+    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+
+
+def _check_kind(name: str, st: os.stat_result, max_bytes: int, hint: str, regular: bool) -> None:
+    if stat.S_ISDIR(st.st_mode):
+        raise ClausetagError(f"{name}: is a directory, expected a file")
+    if regular and not stat.S_ISREG(st.st_mode):
+        raise ClausetagError(f"{name}: is {_kind_of_file(st.st_mode)}, expected a regular file")
+    if st.st_size > max_bytes:
+        raise _refuse_too_large(name, st.st_size, max_bytes, hint)
+
+
+def _stat_input(p: Path) -> os.stat_result:
     try:
-        st = p.stat()
+        return p.stat()
     except FileNotFoundError:
         raise ClausetagError(f"{p}: no such file") from None
     except OSError as exc:
         raise ClausetagError(f"{p}: cannot read ({os_reason(exc)})") from None
-    if stat.S_ISDIR(st.st_mode):
-        raise ClausetagError(f"{p}: is a directory, expected a file")
-    if st.st_size > max_bytes:
-        raise _refuse_too_large(str(p), st.st_size, max_bytes, hint)
+
+
+def guard_file(path: str | Path, max_bytes: int, hint: str = SPLIT_HINT) -> int:
+    """The reader's checks for a file a library opens by itself (safetensors, ONNX): it must be
+    a regular file of at most ``max_bytes`` (never a device, a FIFO that would hang, a folder).
+    Returns its size."""
+    p = Path(path)
+    st = _stat_input(p)
+    _check_kind(str(p), st, max_bytes, hint, regular=True)
     return st.st_size
 
 
-def _open_for_reading(p: Path) -> IO[bytes]:
-    """Open without blocking on a FIFO nobody writes to (it then reads as empty)."""
+def _open_for_reading(p: Path, regular: bool) -> IO[bytes]:
+    """Open without blocking on a FIFO nobody writes to (it then reads as empty).
+
+    With ``regular``, the opened file itself is checked again (a name swapped
+    for a device between the check and the open is still refused).
+    """
     fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK)
-    os.set_blocking(fd, True)
+    try:
+        if regular and not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ClausetagError(f"{p}: is {_kind_of_file(os.fstat(fd).st_mode)}, expected a regular file")
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
     return os.fdopen(fd, "rb")
 
 
-def read_limited(fh: IO[bytes], name: str, max_bytes: int, hint: str = SPLIT_HINT) -> bytes:
-    """At most ``max_bytes`` from a stream, in chunks: binary data and overlong input stop early."""
+def _looks_like_utf16(sample: bytes) -> bool:
+    """NUL bytes on every other position only: UTF-16 text of mostly ASCII, without a byte-order mark."""
+    even, odd = sample[0::2], sample[1::2]
+    nuls = (even.count(0), odd.count(0))
+    return len(sample) >= 4 and min(nuls) == 0 and max(nuls) >= len(sample) // 4
+
+
+def _binary_error(name: str, sample: bytes) -> ClausetagError:
+    if sample.startswith(_UTF32_BOMS):
+        return ClausetagError(f"{name}: looks like UTF-32 text; convert it to UTF-8")
+    if _looks_like_utf16(sample):
+        return ClausetagError(
+            f"{name}: looks like UTF-16 text without a byte-order mark; convert it to UTF-8"
+        )
+    return ClausetagError(f"{name}: looks like a binary file, expected text")
+
+
+def read_limited(
+    fh: IO[bytes], name: str, max_bytes: int, hint: str = SPLIT_HINT, binary: bool = False
+) -> bytes:
+    """At most ``max_bytes`` from a stream, in chunks: binary data and overlong input stop early.
+
+    Text (``binary`` false) may hold no NUL byte, except UTF-16 with a byte-order mark
+    (decoded by ``utf8_bytes``).
+    """
     chunks: list[bytes] = []
     total = 0
+    check_nul = not binary
     while True:
         chunk = fh.read(min(_CHUNK, max_bytes + 1 - total))
         if not chunk:
             return b"".join(chunks)
-        if b"\x00" in chunk:
-            raise ClausetagError(f"{name}: looks like a binary file, expected text")
+        if not chunks and chunk.startswith(_UTF16_BOMS) and not chunk.startswith(_UTF32_BOMS):
+            check_nul = False  # UTF-16 has NUL bytes in every ASCII character
+        if check_nul and b"\x00" in chunk:
+            raise _binary_error(name, chunks[0] if chunks else chunk)
         chunks.append(chunk)
         total += len(chunk)
         if total > max_bytes:
@@ -401,21 +517,61 @@ def read_limited(fh: IO[bytes], name: str, max_bytes: int, hint: str = SPLIT_HIN
             )
 
 
-def read_bytes(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES, hint: str = SPLIT_HINT) -> bytes:
-    """A whole input file, its size limit enforced while reading; OS errors become messages."""
+def utf8_bytes(data: bytes, name: str) -> bytes:
+    """Text bytes as UTF-8: UTF-16 with a byte-order mark is decoded, UTF-32 and NUL bytes refused."""
+    if data.startswith(_UTF32_BOMS):
+        raise _binary_error(name, data[:4096])
+    if data.startswith(_UTF16_BOMS):
+        try:
+            return data.decode("utf-16").encode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ClausetagError(
+                f"{name}: not valid UTF-16 (at byte {exc.start}); re-encode the file as UTF-8"
+            ) from None
+    if b"\x00" in data:
+        raise _binary_error(name, data[:4096])
+    return data
+
+
+def read_bytes(
+    path: str | Path,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    hint: str = SPLIT_HINT,
+    *,
+    regular: bool = False,
+    binary: bool = False,
+) -> bytes:
+    """A whole file, its size limit enforced while reading; OS errors become messages.
+
+    The one guarded reader. ``regular``: refuse anything but a regular file
+    (model-folder files: a device or FIFO there is never read); inputs may be
+    FIFOs and ``/dev/fd/N`` pipes. ``binary``: the bytes as they are; otherwise
+    text, returned as UTF-8 (see ``utf8_bytes``).
+    """
     p = Path(path)
-    _check_size(p, max_bytes, hint)
     try:
-        with _open_for_reading(p) as fh:
-            return read_limited(fh, str(p), max_bytes, hint)
+        with open_guarded(p, max_bytes, hint, regular=regular) as fh:
+            data = read_limited(fh, str(p), max_bytes, hint, binary)
+    except OSError as exc:
+        raise ClausetagError(f"{p}: cannot read ({os_reason(exc)})") from None
+    return data if binary else utf8_bytes(data, str(p))
+
+
+def open_guarded(
+    path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES, hint: str = SPLIT_HINT, *, regular: bool = False
+) -> IO[bytes]:
+    """The reader's checks, then the file open for reading in binary (for a reader that reads a part)."""
+    p = Path(path)
+    _check_kind(str(p), _stat_input(p), max_bytes, hint, regular)
+    try:
+        return _open_for_reading(p, regular)
     except OSError as exc:
         raise ClausetagError(f"{p}: cannot read ({os_reason(exc)})") from None
 
 
 def decode_text(data: bytes, name: str) -> str:
-    """Decode policy bytes as UTF-8, refusing binary data (a NUL byte anywhere) rather than guessing."""
-    if b"\x00" in data:
-        raise ClausetagError(f"{name}: looks like a binary file, expected text")
+    """Decode policy bytes as UTF-8 (or UTF-16 with a byte-order mark), refusing binary data."""
+    data = utf8_bytes(data, name)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -426,27 +582,62 @@ def decode_text(data: bytes, name: str) -> str:
     return text
 
 
-def read_text(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES, hint: str = SPLIT_HINT) -> str:
-    """Read a whole text input with the size, binary, encoding and emptiness checks."""
+def read_text(
+    path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES, hint: str = SPLIT_HINT, *, regular: bool = False
+) -> str:
+    """Read a whole text input with the size, kind, binary, encoding and emptiness checks.
+
+    A file of only blanks and invisible characters (zero-width spaces) is empty.
+    """
     p = Path(path)
-    text = decode_text(read_bytes(p, max_bytes, hint), str(p))
-    if not text.strip():
+    text = decode_text(read_bytes(p, max_bytes, hint, regular=regular), str(p))
+    if is_blank(text):
         raise ClausetagError(f"{p}: the file is empty")
     return text
 
 
-# --------------------------------------------------------------------------- JSON Lines
+class _NotJson(ValueError):
+    """``NaN``/``Infinity``: Python's json reads them, JSON has no such values."""
 
 
-def _parse_json_line(line: str, where: str) -> Any:
+def _no_constants(name: str) -> Any:
+    raise _NotJson(name)
+
+
+#: How ``parse_json`` words its refusals: of a JSON Lines line, of a whole JSON file.
+_JSON_WORDS = {
+    "line": ("malformed JSON ({})", "JSON nested too deeply", "a number in this line is too long"),
+    "file": (
+        "not valid JSON ({})",
+        "not valid JSON (nested too deeply)",
+        "not valid JSON (a number too long)",
+    ),
+}
+
+
+def parse_json(text: str, where: str, kind: str = "line") -> Any:
+    """One JSON value; every problem (``NaN`` included) one message naming ``where``."""
+    malformed, deep, long_number = _JSON_WORDS[kind]
     try:
-        return json.loads(line)
+        return json.loads(text, parse_constant=_no_constants)
+    except _NotJson as exc:
+        raise ClausetagError(f"{where}: {exc} is not valid JSON (write null or a number)") from None
     except json.JSONDecodeError as exc:
-        raise ClausetagError(f"{where}: malformed JSON ({exc.msg})") from None
+        detail = exc.msg if kind == "line" else f"{exc.msg} at line {exc.lineno}"
+        raise ClausetagError(f"{where}: {malformed.format(detail)}") from None
     except RecursionError:
-        raise ClausetagError(f"{where}: JSON nested too deeply") from None
+        raise ClausetagError(f"{where}: {deep}") from None
     except ValueError:  # e.g. integers over sys.get_int_max_str_digits()
-        raise ClausetagError(f"{where}: a number in this line is too long") from None
+        raise ClausetagError(f"{where}: {long_number}") from None
+
+
+def read_json(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES, *, regular: bool = True) -> Any:
+    """A JSON file through the guarded reader (a regular file by default: configs, model files)."""
+    text = read_text(path, max_bytes, "is this the right file?", regular=regular)
+    return parse_json(text, str(path), "file")
+
+
+# --------------------------------------------------------------------------- JSON Lines
 
 
 def _bad_string(value: str) -> str | None:
@@ -483,8 +674,26 @@ def _check_record(rec: Any, where: str, required: tuple[str, ...]) -> dict[str, 
         raise ClausetagError(f"{where}: missing field(s) {', '.join(missing)}")
     if "text" in required and not isinstance(rec["text"], str):
         raise ClausetagError(f"{where}: field 'text' must be a string")
+    for name in NAME_FIELDS:  # written back as text: 7 is "7", but [1] or true has no honest spelling
+        value = rec.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, str | int)):
+            raise ClausetagError(
+                f"{where}: field {name!r} must be a string (or a whole number), not {json_type(value)}"
+            )
     check_strings(rec, where)
     return rec
+
+
+#: Record fields that name a unit and are written back as strings.
+NAME_FIELDS = ("doc", "id")
+
+
+def json_type(value: Any) -> str:
+    """How JSON calls a parsed value's type, for messages."""
+    if isinstance(value, bool):
+        return "a boolean"
+    kinds = {dict: "an object", list: "an array", str: "a string", int: "a number", float: "a number"}
+    return kinds.get(type(value), "null")
 
 
 def iter_jsonl(
@@ -506,7 +715,7 @@ def iter_jsonl(
         line = decode_text(raw, where).strip()
         if not line:
             continue
-        rec = _check_record(_parse_json_line(line, where), where, required)
+        rec = _check_record(parse_json(line, where), where, required)
         any_record = True
         yield lineno, rec
     if not any_record:

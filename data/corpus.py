@@ -22,6 +22,7 @@ import numpy as np
 from clausetag.errors import ClausetagError
 from clausetag.io import iter_jsonl
 from clausetag.labels import DEFAULT_LABELS, EXCLUSIVE_LABEL
+from clausetag.languages import lang_problem
 
 #: The bundled corpus: the five seed policies, their translations, authored units.
 DEFAULT_CORPUS_DIR = Path(__file__).resolve().parent / "corpus"
@@ -142,9 +143,9 @@ def validate_units(
         text = u.get("text")
         if not isinstance(text, str) or not text.strip():
             bad("empty text")
-        lang = u.get("lang")
-        if not isinstance(lang, str) or not lang.strip():
-            bad("'lang' must be a language code such as 'en' or 'lv'")
+        lang_bad = lang_problem(u.get("lang"))  # the one list of languages (clausetag.languages)
+        if lang_bad:
+            bad(lang_bad)
         labs = u.get("labels")
         if not isinstance(labs, list) or not all(isinstance(x, str) for x in labs):
             bad("'labels' must be a list of label names")

@@ -13,6 +13,7 @@ import numpy as np
 
 from clausetag.errors import ClausetagError
 from clausetag.inference.modeldir import ModelDir
+from clausetag.inference.safeload import pretrained
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
 
@@ -38,8 +39,8 @@ class TorchBackend:
         verbosity = hf_logging.get_verbosity()
         hf_logging.set_verbosity_error()
         try:
-            self.model = AutoModelForSequenceClassification.from_pretrained(
-                model_dir.path, use_safetensors=True
+            self.model = pretrained(  # never the folder's own code (``inference.safeload``)
+                AutoModelForSequenceClassification, model_dir.path, use_safetensors=True
             ).to(device)
         except (OSError, ValueError) as exc:
             raise ClausetagError(f"{model_dir.path}: cannot load the model ({exc})") from None

@@ -10,11 +10,12 @@ import numpy as np
 
 from clausetag.errors import ClausetagError, check_batch_size, check_text, check_texts, check_threshold
 from clausetag.inference.backends import Backend, make_backend
+from clausetag.inference.context import ContextRecipe, as_context
 from clausetag.inference.modeldir import ModelDir
 from clausetag.inference.ngram import NgramMember
-from clausetag.inference.tokenize import BatchTokenizer
 from clausetag.io import is_blank
 from clausetag.labels import EXCLUSIVE_LABEL
+from clausetag.languages import check_lang
 
 
 @dataclass
@@ -34,6 +35,8 @@ class TaggedUnit(Prediction):
     start: int = 0
     end: int = 0
     kind: str = field(default="sentence")
+    #: The headings above the unit, nearest last (``inference.structure``).
+    section: list[str] = field(default_factory=list)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -52,25 +55,9 @@ def _load_failure(model_dir: ModelDir, exc: Exception) -> str:
     return f"{model_dir.path}: cannot load the model ({_one_line(exc)})"
 
 
-def _positions(config: dict) -> int | None:
-    """How many token positions the encoder has (RoBERTa-style models reserve padding_idx + 1)."""
-    n = config.get("max_position_embeddings")
-    if not isinstance(n, int) or isinstance(n, bool):
-        return None
-    if config.get("model_type") in ("roberta", "xlm-roberta", "camembert"):
-        n -= int(config.get("pad_token_id") or 0) + 1
-    return n
-
-
 def _check_fits(clf: ClauseClassifier) -> None:
-    """Refuse at load what would fail mid-run: too long inputs, an output of another width."""
-    md = clf.model_dir
-    positions = _positions(md.config)
-    if positions is not None and md.max_length > positions:
-        raise ClausetagError(
-            f"{md.path}: max_length {md.max_length} in thresholds.json is more than the model's "
-            f"{positions} token positions (config.json); lower it to at most {positions}"
-        )
+    """Refuse at load what would fail mid-run: an output of another width (``ModelDir.open`` and
+    ``batch_tokenizer`` check max_length and the vocabulary: ``inference.safeload``)."""
     session = getattr(clf.backend, "session", None)
     outputs = {o.name: o.shape for o in session.get_outputs()} if session is not None else {}
     width = (outputs.get("logits") or [None])[-1]
@@ -99,9 +86,9 @@ class ClauseClassifier:
         self.thresholds = np.asarray(model_dir.thresholds, dtype=np.float32)
         self.backend = backend
         self.backend_name = backend_name
-        self.tokenizer = BatchTokenizer(
-            model_dir.path / "tokenizer.json", model_dir.max_length, model_dir.text_prefix
-        )
+        #: What the model reads besides each unit (``inference.context``): its own training recipe.
+        self.context: ContextRecipe = model_dir.context
+        self.tokenizer = model_dir.batch_tokenizer()
         #: The TF-IDF member of an ensemble model (``ngram/``), mixed into every score; or None.
         self.ngram = NgramMember.load(model_dir.path, self.labels)
 
@@ -125,16 +112,42 @@ class ClauseClassifier:
         _check_fits(clf)
         return clf
 
-    def predict_proba(self, texts: Sequence[str], batch_size: int = 32, progress: bool = False) -> np.ndarray:
-        """Scores in ``[0, 1]``, shape ``(len(texts), len(self.labels))``, label order of ``self.labels``."""
+    def render_contexts(self, texts: Sequence[str], contexts: Sequence[object] | None) -> list[str] | None:
+        """The second segment of each unit by the model's recipe (None: the model reads none).
+
+        ``contexts``: one per text, each a ``structure.Context``, a heading string, a mapping
+        ``{"section": [...], "previous": "..."}`` or None (no context for that text).
+        """
+        if not self.context.active or contexts is None:
+            return None
+        if isinstance(contexts, str | bytes) or len(contexts) != len(texts):
+            raise ClausetagError("contexts must be a list with one context per text")
+        try:
+            return [self.context.render(as_context(c)) for c in contexts]
+        except ValueError as exc:
+            raise ClausetagError(str(exc)) from None
+
+    def predict_proba(
+        self,
+        texts: Sequence[str],
+        batch_size: int = 32,
+        progress: bool = False,
+        contexts: Sequence[object] | None = None,
+    ) -> np.ndarray:
+        """Scores in ``[0, 1]``, shape ``(len(texts), len(self.labels))``, label order of ``self.labels``.
+
+        ``contexts`` (optional, one per text): where each text stands in its policy, for a
+        model trained to read it (``self.context``); ignored by a model that reads none.
+        """
         texts = check_texts(texts, is_blank)
         batch_size = check_batch_size(batch_size)
+        rendered = self.render_contexts(texts, contexts)
         out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
         if not texts:
             return out
         # Longest first, in batches of similar length: little padding, and the
         # slowest batch shows up early in the progress bar's estimate.
-        token_ids = self.tokenizer.encode_ids(texts)  # once: used for the order and the batches
+        token_ids = self.tokenizer.encode_ids(texts, rendered)  # once: for the order and the batches
         order = np.argsort([-len(t) for t in token_ids], kind="stable")
         batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
         if progress:
@@ -144,7 +157,7 @@ class ClauseClassifier:
         for idx in batches:
             logits = self.backend.logits(self.tokenizer.pad([token_ids[i] for i in idx]))
             out[idx] = sigmoid(logits)
-        return self.ngram.mix(out, texts) if self.ngram is not None else out
+        return self.ngram.mix(out, texts, rendered) if self.ngram is not None else out
 
     def decide(self, proba: np.ndarray, threshold: float | None = None) -> np.ndarray:
         """Boolean label matrix: saved per-label thresholds unless one is given.
@@ -166,10 +179,12 @@ class ClauseClassifier:
         batch_size: int = 32,
         threshold: float | None = None,
         progress: bool = False,
+        contexts: Sequence[object] | None = None,
     ) -> list[Prediction]:
+        """Labels and scores of each text; ``contexts`` as for ``predict_proba``."""
         texts = check_texts(texts, is_blank)  # a generator is read once, here
         threshold = check_threshold(threshold)
-        proba = self.predict_proba(texts, batch_size=batch_size, progress=progress)
+        proba = self.predict_proba(texts, batch_size=batch_size, progress=progress, contexts=contexts)
         chosen = self.decide(proba, threshold)
         return [
             Prediction(text=t, labels=self._names(p, c), scores=self._scores(p))
@@ -183,16 +198,21 @@ class ClauseClassifier:
         batch_size: int = 32,
         threshold: float | None = None,
     ) -> list[TaggedUnit]:
-        """Segment a policy into units (sentences, headings, list items) and tag each."""
-        from clausetag.inference.segment import segment
+        """Segment a policy into units (sentences, headings, list items) and tag each in its place.
+
+        Each unit's kind and section path come from ``inference.structure``; a model trained
+        with context reads them.
+        """
+        from clausetag.inference.segment import segment_places
 
         text = check_text(text)
         threshold = check_threshold(threshold)
         batch_size = check_batch_size(batch_size)
-        if lang is not None and not isinstance(lang, str):
-            raise ClausetagError(f"lang must be 'en', 'lv' or None, not {lang!r}")
-        units = segment(text, lang=lang)
-        proba = self.predict_proba([u.text for u in units], batch_size=batch_size)
+        lang = check_lang(lang)  # the CLI's --lang choices, the corpus's lang values
+        units, places = segment_places(text, lang=lang)
+        proba = self.predict_proba(
+            [u.text for u in units], batch_size=batch_size, contexts=[p.context for p in places]
+        )
         chosen = self.decide(proba, threshold)
         return [
             TaggedUnit(
@@ -202,9 +222,10 @@ class ClauseClassifier:
                 index=i,
                 start=u.start,
                 end=u.end,
-                kind=u.kind,
+                kind=place.kind,
+                section=list(place.section),
             )
-            for i, (u, p, c) in enumerate(zip(units, proba, chosen, strict=True))
+            for i, (u, place, p, c) in enumerate(zip(units, places, proba, chosen, strict=True))
         ]
 
     def _names(self, proba: np.ndarray, chosen: np.ndarray) -> list[str]:

@@ -31,7 +31,16 @@ from clausetag.inference.readers import (
     same_file_key,
 )
 from clausetag.inference.report import RENDERERS, coverage
-from clausetag.inference.resume import Key, ResumableOutput, done_keys
+from clausetag.inference.resume import (
+    Key,
+    ResumableOutput,
+    forget_fingerprint,
+    jobs_prints,
+    resume_state,
+    save_fingerprint,
+    settings_print,
+)
+from clausetag.inference.structure import Context
 from clausetag.io import (
     DEFAULT_MAX_BYTES,
     OutputTarget,
@@ -40,6 +49,7 @@ from clausetag.io import (
     output_lock,
     terminate_as_interrupt,
 )
+from clausetag.languages import LANGUAGES
 from clausetag.options import add_backend, add_batch_size, add_output, positive_int, probability
 
 # --------------------------------------------------------------------------- shared
@@ -54,7 +64,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--threshold", type=probability, help="one threshold for all labels (default: the model's own)"
     )
-    parser.add_argument("--lang", choices=("en", "lv"), help="policy language (abbreviations, wording)")
+    parser.add_argument("--lang", choices=LANGUAGES, help="policy language (abbreviations, wording)")
     parser.add_argument(
         "--max-bytes",
         type=positive_int,
@@ -119,15 +129,16 @@ class Job:
     key: Key
     record: dict[str, Any]
     item: int = 0
+    context: Context | None = None  # where the unit stands in its document (read by context models)
 
 
-def plan_jobs(items: Sequence[Input], lang: str | None, done: set[Key]) -> list[Job]:
-    """Every unit of every input in order, minus those an earlier run already wrote."""
+def plan_jobs(items: Sequence[Input], lang: str | None) -> list[Job]:
+    """Every unit of every input in order; a resumed run plans them all too (``_tag_jobs`` skips
+    what is done), so its chunks and batches are those of an uninterrupted run."""
     return [
-        Job((u.doc, u.unit), u.record(), i)
+        Job((u.doc, u.unit), u.record(), i, u.context)
         for i, item in enumerate(items)
         for u in item.units(lang)
-        if (u.doc, u.unit) not in done
     ]
 
 
@@ -149,7 +160,9 @@ def tag_chunk(
     clf: ClauseClassifier, part: Sequence[Job], batch_size: int, threshold: float | None
 ) -> list[dict[str, Any]]:
     """The chunk's records with their labels and scores (sorted by length inside, returned in order)."""
-    preds = clf.predict([j.record["text"] for j in part], batch_size, threshold)
+    preds = clf.predict(
+        [j.record["text"] for j in part], batch_size, threshold, contexts=[j.context for j in part]
+    )
     return [
         {**job.record, "labels": pred.labels, "scores": pred.scores}
         for job, pred in zip(part, preds, strict=True)
@@ -177,10 +190,10 @@ def _predict_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--checkpoint-every",
-        type=float,
-        default=60.0,
+        type=positive_int,  # 0 would rewrite the whole file after every record: quadratic
+        default=60,
         metavar="SECONDS",
-        help="with --resume: save progress this often (default 60)",
+        help="with --resume: save progress this often, in whole seconds (default 60)",
     )
     ray = parser.add_argument_group("Ray (pip install 'clausetag[ray]')")
     ray.add_argument(
@@ -197,23 +210,61 @@ def _predict_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _tag_jobs(clf: ClauseClassifier, jobs: list[Job], args: argparse.Namespace, sink: Any, fmt: str) -> None:
-    """Tag in chunks (sorted by length inside each) and write records in input order."""
+def _tag_jobs(
+    clf: ClauseClassifier,
+    jobs: list[Job],
+    args: argparse.Namespace,
+    sink: Any,
+    fmt: str,
+    done: frozenset[Key] = frozenset(),
+) -> None:
+    """Tag in chunks (sorted by length inside each) and write records in input order.
+
+    ``done``: units an earlier run wrote. A chunk of only those is skipped; one partly
+    done is tagged whole (the batches of an uninterrupted run: int8 ONNX quantises
+    per batch) and only its other records are written.
+    """
     from tqdm.auto import tqdm
 
-    with tqdm(total=len(jobs), desc="tagging", unit="unit", file=sys.stderr, disable=args.quiet) as bar:
+    left = sum(job.key not in done for job in jobs)
+    with tqdm(total=left, desc="tagging", unit="unit", file=sys.stderr, disable=args.quiet) as bar:
         for part in job_chunks(jobs, args.batch_size):
-            for record in tag_chunk(clf, part, args.batch_size, args.threshold):
-                sink.write(format_record(record, fmt, clf.labels))
-            bar.update(len(part))
+            todo = [job.key not in done for job in part]
+            if not any(todo):
+                continue
+            for wanted, record in zip(
+                todo, tag_chunk(clf, part, args.batch_size, args.threshold), strict=True
+            ):
+                if wanted:
+                    sink.write(format_record(record, fmt, clf.labels))
+            bar.update(sum(todo))
 
 
-def _run_resumable(clf: ClauseClassifier, jobs: list[Job], args: argparse.Namespace, fmt: str) -> None:
-    out = ResumableOutput(Path(args.output), header(fmt, clf.labels), args.checkpoint_every)
+def _run_resumable(
+    clf: ClauseClassifier,
+    items: Sequence[Input],
+    jobs: list[Job],
+    args: argparse.Namespace,
+    fmt: str,
+    path: Path,
+) -> int:
+    """``--resume``: check the earlier run is this one (``inference.resume``), then append what is left;
+    returns how many units were already there."""
+    settings = settings_print(
+        clf.model_dir, clf.backend_name, args.threshold, fmt, args.lang, args.batch_size
+    )
+    fingerprint = {**settings, "inputs": jobs_prints(items, jobs)}
+    done = resume_state(path, fmt, clf.labels, fingerprint, [j.key for j in jobs])
+    if len(done.keys) == len(jobs):
+        return len(done.keys)
+    if not path.exists() or not path.stat().st_size:
+        save_fingerprint(path, fingerprint)  # before the first record is written
+    out = ResumableOutput(path, header(fmt, clf.labels), args.checkpoint_every, keep=done.keep)
     try:
-        _tag_jobs(clf, jobs, args, out, fmt)
+        _tag_jobs(clf, jobs, args, out, fmt, frozenset(done.keys))
     finally:
         out.commit()  # finished units are whole records: keep them, even on Ctrl-C
+    return len(done.keys)
 
 
 class _StdoutSink:
@@ -223,7 +274,9 @@ class _StdoutSink:
         _write_stdout(text)
 
 
-def _write_all(clf: ClauseClassifier, jobs: list[Job], args: argparse.Namespace, fmt: str) -> None:
+def _write_all(
+    clf: ClauseClassifier, jobs: list[Job], args: argparse.Namespace, fmt: str, target: OutputTarget | None
+) -> None:
     first = header(fmt, clf.labels)
     if args.output is None:
         try:
@@ -236,6 +289,8 @@ def _write_all(clf: ClauseClassifier, jobs: list[Job], args: argparse.Namespace,
     with atomic_writer(args.output) as fh:
         fh.write(first)
         _tag_jobs(clf, jobs, args, fh, fmt)
+        if target is not None and not target.stream:
+            forget_fingerprint(target.path)  # an earlier --resume run's: it no longer describes the file
 
 
 def predict_main(argv: list[str]) -> int:
@@ -261,18 +316,20 @@ def _predict(args: argparse.Namespace, target: OutputTarget | None) -> int:
     started = time.perf_counter()
     items = read_inputs(inputs, args.max_bytes, args.stdin_format)
     clf = load_classifier(args.model, args.backend)
-    done = done_keys(Path(args.output), fmt, clf.labels) if args.resume else set()
-    jobs = plan_jobs(items, args.lang, done)
-    if args.resume and not jobs:
-        _say(args, f"nothing to do: all {len(done)} units are already in {args.output}")
-        return 0
+    jobs = plan_jobs(items, args.lang)
+    done = 0
     if args.resume:
-        _run_resumable(clf, jobs, args, fmt)
+        assert target is not None  # predict_main: --resume needs a regular file
+        done = _run_resumable(clf, items, jobs, args, fmt, target.path)
+        if done == len(jobs):
+            _say(args, f"nothing to do: all {done} units are already in {args.output}")
+            return 0
     else:
-        _write_all(clf, jobs, args, fmt)
+        _write_all(clf, jobs, args, fmt, target)
     where = args.output or "stdout"
-    skipped = f", {len(done)} already there" if done else ""
-    _say(args, f"tagged {len(jobs)} units{skipped} → {where} in {time.perf_counter() - started:.1f} s")
+    skipped = f", {done} already there" if done else ""
+    took = time.perf_counter() - started
+    _say(args, f"tagged {len(jobs) - done} units{skipped} → {where} in {took:.1f} s")
     return 0
 
 
@@ -300,7 +357,9 @@ def _report_parser() -> argparse.ArgumentParser:
 def _report_units(clf: ClauseClassifier, item: Input, args: argparse.Namespace) -> list[TaggedUnit]:
     """The policy's tagged units: segmented from a document, or a JSONL's records as given."""
     units = item.units(args.lang)
-    preds = clf.predict([u.text for u in units], args.batch_size, args.threshold)
+    preds = clf.predict(
+        [u.text for u in units], args.batch_size, args.threshold, contexts=[u.context for u in units]
+    )
     return [
         TaggedUnit(
             text=p.text,
@@ -310,6 +369,7 @@ def _report_units(clf: ClauseClassifier, item: Input, args: argparse.Namespace) 
             start=u.start or 0,
             end=u.end or 0,
             kind=u.kind or "sentence",
+            section=list(u.context.section) if u.context else [],
         )
         for u, p in zip(units, preds, strict=True)
     ]

@@ -37,7 +37,6 @@ import numpy as np
 
 from clausetag.errors import ClausetagError
 from clausetag.inference.modeldir import ONNX_DIR, ONNX_FILES, ModelDir
-from clausetag.inference.tokenize import BatchTokenizer
 from clausetag.io import atomic_path, human_bytes
 
 log = logging.getLogger(__name__)
@@ -52,6 +51,16 @@ CHECK_SENTENCES = (
     "We share data with processors in the EU/EEA, e.g. hosting and payment providers; "
     "where data leaves the EEA we rely on the Commission's standard contractual clauses "
     "under Art. 46(2)(c) GDPR, a copy of which you can request from us at any time.",
+)
+#: Contexts the check sentences are read in when the model reads context (one each, some
+#: empty), so the parity checks cover the pair encoding too.
+CHECK_CONTEXTS = (
+    "5. How long do we keep data?",
+    "",
+    "Glabāšanas termiņi > Mēs glabājam:",
+    "Jūsu tiesības | Jums ir tiesības pieprasīt piekļuvi saviem datiem.",
+    "",
+    "3. Recipients | We use processors to run our services.",
 )
 FP32_TOLERANCE = 1e-4
 #: A sanity bound on the *mean* |Δp| over the check sentences and labels, not a quality
@@ -234,12 +243,11 @@ def _check_batch(model_dir: ModelDir) -> dict[str, np.ndarray]:
     from clausetag.inference.classifier import _load_failure
 
     try:
-        tokenizer = BatchTokenizer(
-            model_dir.path / "tokenizer.json", model_dir.max_length, model_dir.text_prefix
-        )
+        tokenizer = model_dir.batch_tokenizer()
     except Exception as exc:  # tokenizers raises its own Exception type
         raise ClausetagError(_load_failure(model_dir, exc) + "; nothing was written") from None
-    return tokenizer(list(CHECK_SENTENCES))
+    contexts = list(CHECK_CONTEXTS) if model_dir.context.active else None
+    return tokenizer(list(CHECK_SENTENCES), contexts)
 
 
 def _sigmoid(logits: np.ndarray) -> np.ndarray:

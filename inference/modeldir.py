@@ -12,7 +12,6 @@ through ``ModelDir.open``. No file in it is ever unpickled.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,7 +19,17 @@ from pathlib import Path
 from typing import Any
 
 from clausetag.errors import ClausetagError
-from clausetag.io import atomic_path, check_strings, os_reason, write_json
+from clausetag.inference.context import CONFIG_KEY as CONTEXT_KEY
+from clausetag.inference.context import ContextRecipe
+from clausetag.inference.safeload import (
+    check_max_length,
+    check_vocabulary,
+    guard_folder,
+    read_model_json,
+    refuse_code,
+)
+from clausetag.inference.tokenize import BatchTokenizer
+from clausetag.io import atomic_path, check_strings, write_json
 from clausetag.labels import check_label_set
 
 THRESHOLDS_FILE = "thresholds.json"
@@ -55,30 +64,8 @@ def save_thresholds(
 
 
 def _load_json(path: Path) -> dict[str, Any]:
-    """A JSON object from a model-directory file; anything else is one message naming the file."""
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ClausetagError(
-            f"{path.parent}: missing {path.name}; is this a clausetag model directory?"
-        ) from None
-    except OSError as exc:
-        raise ClausetagError(f"{path}: cannot read ({os_reason(exc)})") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ClausetagError(f"{path}: not valid JSON ({exc})") from None
-    except (RecursionError, ValueError):  # nested too deeply; an integer too long to read
-        raise ClausetagError(f"{path}: not valid JSON (nested too deeply or a number too long)") from None
-    if not isinstance(obj, dict):
-        raise ClausetagError(f"{path}: expected a JSON object, not {_json_type(obj)}")
-    return obj
-
-
-def _json_type(value: Any) -> str:
-    """How JSON calls a parsed value's type, for messages."""
-    if isinstance(value, bool):
-        return "a boolean"
-    kinds = {dict: "an object", list: "an array", str: "a string", int: "a number", float: "a number"}
-    return kinds.get(type(value), "null")
+    """A JSON object from a model-directory file (the guarded reader: size cap, regular files only)."""
+    return read_model_json(path)
 
 
 def _read_labels(p: Path, config: dict[str, Any]) -> tuple[str, ...]:
@@ -142,15 +129,36 @@ class ModelDir:
         """The string training put before every input (E5's ``"query: "``), from config.json."""
         return str(self.config.get("text_prefix") or "")
 
+    @property
+    def context(self) -> ContextRecipe:
+        """What context the model reads besides each unit (checked at ``open``), from config.json."""
+        return ContextRecipe.from_config(self.config)
+
+    def batch_tokenizer(self) -> BatchTokenizer:
+        """The directory's tokenizer with the model's own prefix, max length and context budget."""
+        recipe = self.context
+        tokenizer = BatchTokenizer(
+            self.path / "tokenizer.json",
+            self.max_length,
+            self.text_prefix,
+            recipe.max_tokens if recipe.active else 0,
+        )
+        check_vocabulary(self.path, self.config, tokenizer.tokenizer.get_vocab_size(with_added_tokens=True))
+        return tokenizer
+
     @classmethod
     def open(cls, path: str | Path) -> ModelDir:
         """Read and check a model directory; every problem is a ``ClausetagError`` naming the file."""
         if not isinstance(path, str | os.PathLike):
             raise ClausetagError(f"the model directory must be a path, not {type(path).__name__}")
         p = Path(path)
+        if p.is_file():
+            raise ClausetagError(f"{p}: is a file, not a model directory")
         if not p.is_dir():
             raise ClausetagError(f"{p}: model directory not found")
+        guard_folder(p)  # no device, FIFO or oversized file anywhere in it (``inference.safeload``)
         config = _load_json(p / "config.json")
+        refuse_code(p, config)
         labels = _read_labels(p, config)
         if config.get("problem_type") != "multi_label_classification":
             raise ClausetagError(
@@ -163,13 +171,19 @@ class ModelDir:
         if not isinstance(prefix, str | None):
             raise ClausetagError(f"{p}/config.json: text_prefix must be a string")
         check_strings(prefix, f"{p}/config.json: text_prefix")
+        try:
+            ContextRecipe.from_config(config)
+        except (TypeError, ValueError) as exc:
+            raise ClausetagError(f"{p}/config.json: {CONTEXT_KEY}: {exc}") from None
         if not (p / "tokenizer.json").is_file():
             raise ClausetagError(f"{p}: missing tokenizer.json")
+        max_length = _read_max_length(p, th)
+        check_max_length(p, config, max_length)
         return cls(
             path=p,
             labels=labels,
             thresholds=thresholds,
-            max_length=_read_max_length(p, th),
+            max_length=max_length,
             config=config,
             threshold_method=str(th.get("method", "unknown")),
         )

@@ -23,12 +23,21 @@ from typing import Any
 import numpy as np
 
 from clausetag.errors import ClausetagError
+from clausetag.inference.safeload import MODEL_FILE_MAX_BYTES, read_model_json
+from clausetag.io import read_bytes
 
 NGRAM_DIR = "ngram"
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.safetensors"
 FORMAT = "clausetag-ngram/1"
 KINDS = ("word", "char_wb")
+#: Longest n-gram an analyser may use (scikit-learn's char_wb default range is (1, 1); ours (2, 5)).
+MAX_NGRAM = 8
+#: What an analyser reads: the unit's text, or its rendered context (``inference.context``),
+#: whose n-grams are columns of their own.
+FIELDS = ("text", "context")
+#: Characters of a text that are n-grammed (a 20 MB line costs what a long sentence costs).
+MAX_NGRAM_CHARS = 4000
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
 
 
@@ -59,10 +68,11 @@ class Analyzer:
     ngram_range: tuple[int, int]
     vocabulary: dict[str, int]
     idf: np.ndarray
+    field: str = "text"
 
     def grams(self, text: str) -> list[str]:
         lo, hi = self.ngram_range
-        text = text.lower()
+        text = text[:MAX_NGRAM_CHARS].lower()
         return _word_ngrams(text, lo, hi) if self.kind == "word" else _char_wb_ngrams(text, lo, hi)
 
     def features(self, text: str) -> tuple[np.ndarray, np.ndarray]:
@@ -86,20 +96,29 @@ class NgramMember:
     intercept: np.ndarray  # (n_labels,)
     weight: float
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+    @property
+    def reads_context(self) -> bool:
+        return any(a.field == "context" for a in self.analyzers)
+
+    def predict_proba(self, texts: Sequence[str], contexts: Sequence[str] | None = None) -> np.ndarray:
+        """Scores of each text; analysers of the ``context`` field read ``contexts`` (else "")."""
         logits = np.tile(self.intercept.astype(np.float64), (len(texts), 1))
         for i, text in enumerate(texts):
             offset = 0
+            fields = {"text": text, "context": contexts[i] if contexts is not None else ""}
             for a in self.analyzers:
-                cols, values = a.features(text)
+                cols, values = a.features(fields[a.field])
                 if len(cols):
                     logits[i] += values @ self.coef[offset + cols]
                 offset += len(a.idf)
         return 1.0 / (1.0 + np.exp(-logits))
 
-    def mix(self, proba: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+    def mix(
+        self, proba: np.ndarray, texts: Sequence[str], contexts: Sequence[str] | None = None
+    ) -> np.ndarray:
         """The ensemble's scores: the transformer's ``proba`` and this member's, weighted."""
-        return ((1.0 - self.weight) * proba + self.weight * self.predict_proba(texts)).astype(proba.dtype)
+        mine = self.predict_proba(texts, contexts)
+        return ((1.0 - self.weight) * proba + self.weight * mine).astype(proba.dtype)
 
     # --- the one writer and the one reader of ngram/ ---------------------------------------------
 
@@ -121,6 +140,7 @@ class NgramMember:
                         "kind": a.kind,
                         "ngram_range": list(a.ngram_range),
                         "vocabulary": sorted(a.vocabulary, key=a.vocabulary.__getitem__),
+                        **({"field": a.field} if a.field != "text" else {}),
                     }
                     for a in self.analyzers
                 ],
@@ -137,7 +157,7 @@ class NgramMember:
         if not where.exists():
             return None
         try:
-            config = json.loads((where / CONFIG_FILE).read_text(encoding="utf-8"))
+            config = read_model_json(where / CONFIG_FILE, "an n-gram member")  # the guarded reader
             tensors = _read_tensors(where / WEIGHTS_FILE)
         except (OSError, ValueError, RecursionError) as exc:
             raise ClausetagError(f"{where}: unreadable n-gram member ({exc})") from None
@@ -153,7 +173,7 @@ def _read_tensors(path: Path) -> dict[str, np.ndarray]:
     The format: an 8-byte little-endian header length, a JSON header naming each
     tensor's dtype, shape and byte range, then the raw bytes.
     """
-    data = path.read_bytes()
+    data = read_bytes(path, MODEL_FILE_MAX_BYTES, regular=True, binary=True)
     if len(data) < 8:
         raise ValueError(f"{path.name}: too short for a safetensors file")
     size = int.from_bytes(data[:8], "little")
@@ -211,9 +231,14 @@ def _analyzer(spec: Any, idf: np.ndarray | None, bad: Any) -> Analyzer:
     rng = spec.get("ngram_range")
     if not (isinstance(rng, list) and len(rng) == 2 and all(type(n) is int and n >= 1 for n in rng)):
         raise bad("ngram_range must be two whole numbers of at least 1")
+    if not rng[0] <= rng[1] <= MAX_NGRAM:  # n-grams per text grow with the range: bounded
+        raise bad(f"ngram_range must be [lo, hi] with 1 <= lo <= hi <= {MAX_NGRAM}, not {rng}")
     vocab = spec.get("vocabulary")
     if not isinstance(vocab, list) or not all(isinstance(g, str) for g in vocab):
         raise bad("vocabulary must be a list of strings")
     if idf is None or idf.shape != (len(vocab),):
         raise bad(f"an idf vector of {len(vocab)} values is missing for a {spec['kind']} analyzer")
-    return Analyzer(spec["kind"], (rng[0], rng[1]), {g: i for i, g in enumerate(vocab)}, idf)
+    field = spec.get("field", "text")
+    if field not in FIELDS:
+        raise bad(f"an analyzer's field must be one of {FIELDS}, not {field!r}")
+    return Analyzer(spec["kind"], (rng[0], rng[1]), {g: i for i, g in enumerate(vocab)}, idf, field)

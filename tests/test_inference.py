@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 from clausetag.cli import main as cli
 from clausetag.errors import ClausetagError
 from clausetag.inference import ClauseClassifier
+from clausetag.inference.resume import fingerprint_path
 
 EN_POLICY = """Privacy Policy
 
@@ -258,11 +260,12 @@ def _units_file(path: Path, n: int) -> Path:
 def test_resume_skips_written_units(tiny_model: Path, tmp_path: Path, fmt: str) -> None:
     data = _units_file(tmp_path / "units.jsonl", 30)
     full, out = tmp_path / f"full.{fmt}", tmp_path / f"part.{fmt}"
-    assert predict(tiny_model, str(data), "-o", str(full)) == 0
+    assert predict(tiny_model, str(data), "-o", str(full), "--resume") == 0  # resumable from the start
     lines = full.read_text(encoding="utf-8").splitlines(keepends=True)
     header = 1 if fmt == "csv" else 0
     out.write_text("".join(lines[: header + 12]), encoding="utf-8")  # an interrupted run's output
-    assert predict(tiny_model, str(data), "-o", str(out), "--resume", "--checkpoint-every", "0") == 0
+    shutil.copyfile(fingerprint_path(full), fingerprint_path(out))  # and its fingerprint
+    assert predict(tiny_model, str(data), "-o", str(out), "--resume", "--checkpoint-every", "1") == 0
     assert out.read_text(encoding="utf-8") == full.read_text(encoding="utf-8")
     before = out.stat().st_mtime_ns
     assert predict(tiny_model, str(data), "-o", str(out), "--resume") == 0  # nothing left to do

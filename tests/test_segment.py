@@ -137,11 +137,11 @@ def test_headings_numbering_and_bullets(lang: str) -> None:
         ("2.1. The controller is SIA Example.", "sentence"),
         ("It is in Riga.", "sentence"),
         ("II. Rights", "heading"),
-        ("a) to access the data;", "sentence"),
-        ("name, surname;", "list_item"),
-        ("e-mail address.", "list_item"),
-        ("phone number", "list_item"),
-        ("Privātuma politika", "heading"),
+        ("a) to access the data;", "list-item"),  # an enumerated item (kinds of inference.structure)
+        ("name, surname;", "list-item"),
+        ("e-mail address.", "list-item"),
+        ("phone number", "list-item"),
+        ("Privātuma politika", "heading"),  # after a blank line: the list is over
     ]
     for u in units:  # offsets always point back into the input
         assert text[u.start : u.end] == u.text

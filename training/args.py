@@ -10,6 +10,7 @@ recipe change touches are named constants here: changing one is a one-line edit.
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -20,13 +21,15 @@ from transformers import HfArgumentParser, TrainingArguments
 
 from clausetag.data.corpus import DEFAULT_CORPUS_DIR
 from clausetag.errors import ClausetagError
-from clausetag.io import read_text
+from clausetag.inference.context import MAX_CONTEXT_TOKENS, ContextRecipe
+from clausetag.io import check_folder_output, read_text
 from clausetag.models.encoder import default_encoder_dir
 from clausetag.training.thresholds import DEFAULT_POLICY, TRAIN_POLICIES
 
 Loss = Literal["weighted_bce", "bce", "focal"]
 HeadInit = Literal["probe", "random"]
 Pooling = Literal["mean", "cls"]
+ContextReads = Literal["none", "heading", "heading+previous"]
 ThresholdPolicy = Literal["flat", "tuned", "shrunk", "min-support", "global", "calibrated"]
 LOSSES: tuple[str, ...] = get_args(Loss)
 HEAD_INITS: tuple[str, ...] = get_args(HeadInit)
@@ -35,6 +38,7 @@ POOLINGS: tuple[str, ...] = get_args(Pooling)
 # The recipe's defaults, one line each.
 DEFAULT_OUTPUT_DIR = "models/clausetag-me5-small"
 DEFAULT_POOLING: Pooling = "mean"
+DEFAULT_CONTEXT: ContextReads = "none"
 DEFAULT_HEAD_INIT: HeadInit = "probe"
 DEFAULT_LOSS: Loss = "weighted_bce"
 DEFAULT_THRESHOLD_POLICY: ThresholdPolicy = DEFAULT_POLICY
@@ -63,10 +67,10 @@ def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
 
 
 def _check_positive(name: str, value: Any, strict: bool = True) -> None:
-    """A number above 0 (``strict``) or at least 0; booleans and strings refused."""
-    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    """A finite number above 0 (``strict``) or at least 0; NaN, infinity, booleans and strings refused."""
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
     if not ok or value < 0 or (strict and value == 0):
-        _refuse(name, f"must be a number {'above' if strict else 'of at least'} 0, not {value!r}")
+        _refuse(name, f"must be a finite number {'above' if strict else 'of at least'} 0, not {value!r}")
 
 
 def _check_whole(name: str, value: Any, minimum: int) -> None:
@@ -147,6 +151,19 @@ class ModelArguments:
             "(default: E5's 'query: ' with mean pooling, none with cls)."
         },
     )
+    context: ContextReads = field(
+        default=DEFAULT_CONTEXT,
+        metadata={
+            "help": "What the model reads besides each unit, as the second segment: none; heading "
+            "(its section path: the nearest headings, and the lead-in of the list it is in); "
+            "heading+previous (that, then the unit before it). Recorded in config.json and applied "
+            "by every inference path."
+        },
+    )
+    context_max_tokens: int = field(
+        default=24,
+        metadata={"help": "Tokens of context at most (truncation cuts the context, never the unit first)."},
+    )
     head_init: HeadInit = field(
         default=DEFAULT_HEAD_INIT,
         metadata={
@@ -208,6 +225,12 @@ class ModelArguments:
         _check_choice("loss", self.loss, LOSSES)
         _check_choice("pooling", self.pooling, POOLINGS)
         _check_choice("head_init", self.head_init, HEAD_INITS)
+        _check_choice("context", self.context, get_args(ContextReads))
+        _check_whole("context_max_tokens", self.context_max_tokens, 1)
+        if self.context_max_tokens > MAX_CONTEXT_TOKENS:
+            _refuse(
+                "context_max_tokens", f"must be at most {MAX_CONTEXT_TOKENS}, not {self.context_max_tokens}"
+            )
         _check_choice("threshold_policy", self.threshold_policy, TRAIN_POLICIES)
         for name in ("max_pos_weight", "probe_c"):
             _check_positive(name, getattr(self, name))
@@ -219,6 +242,11 @@ class ModelArguments:
         _check_whole("contrastive_pairs", self.contrastive_pairs, 0)
         _check_positive("contrastive_learning_rate", self.contrastive_learning_rate)
         _check_whole("early_stopping_patience", self.early_stopping_patience, 0)
+
+    @property
+    def context_recipe(self) -> ContextRecipe:
+        """The context recipe the model is trained with (and records for inference)."""
+        return ContextRecipe(self.context, self.context_max_tokens)
 
     @property
     def input_prefix(self) -> str:
@@ -269,6 +297,7 @@ class ClausetagTrainingArguments(TrainingArguments):
         _check_positive("learning_rate", self.learning_rate, strict=False)
         if not str(self.output_dir).strip():
             _refuse("output_dir", "must not be empty")
+        check_folder_output(self.output_dir, "train writes a model directory")  # --overwrite or not
         # torchrun on a machine without CUDA: Trainer needs the gloo backend for DDP.
         if (
             int(os.environ.get("WORLD_SIZE", "1")) > 1

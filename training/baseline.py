@@ -20,12 +20,32 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 
 from clausetag.data.corpus import DEFAULT_CORPUS_DIR, Unit, label_matrix, load_units, split_by_document
 from clausetag.errors import ClausetagError
-from clausetag.inference.ngram import Analyzer, NgramMember
+from clausetag.inference.ngram import MAX_NGRAM_CHARS, Analyzer, NgramMember
 from clausetag.labels import resolve_label_set
 from clausetag.options import add_labels, add_output
 from clausetag.training.evaluation import headline, write_report
 from clausetag.training.metrics import full_report
 from clausetag.training.thresholds import BASELINE_POLICY, TRAIN_POLICIES, choose_thresholds
+
+Input = str | tuple[str, str]
+
+
+def _text_field(doc: tuple[str, str]) -> str:
+    return doc[0][:MAX_NGRAM_CHARS].lower()
+
+
+def _context_field(doc: tuple[str, str]) -> str:
+    return doc[1][:MAX_NGRAM_CHARS].lower()
+
+
+def _pairs(inputs: Sequence[Input]) -> list[tuple[str, str]]:
+    """Texts, or (text, context) pairs, as pairs: a text alone has an empty context."""
+    return [x if isinstance(x, tuple) else (x, "") for x in inputs]
+
+
+def unit_inputs(units: Sequence[Unit]) -> list[tuple[str, str]]:
+    """Each unit's text and rendered context (``_context``, set by training; "" when none)."""
+    return [(u["text"], str(u.get("_context", ""))) for u in units]
 
 
 @dataclass
@@ -35,11 +55,12 @@ class Baseline:
     thresholds: np.ndarray
     constant: dict[int, float]  # labels with one class in train: a fixed score
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        proba = np.zeros((len(texts), len(self.labels)))
+    def predict_proba(self, inputs: Sequence[Input]) -> np.ndarray:
+        """Scores of texts, or of (text, context) pairs."""
+        proba = np.zeros((len(inputs), len(self.labels)))
         trainable = [j for j in range(len(self.labels)) if j not in self.constant]
         if trainable:
-            proba[:, trainable] = self.pipeline.predict_proba(list(texts))
+            proba[:, trainable] = self.pipeline.predict_proba(_pairs(inputs))
         for j, value in self.constant.items():
             proba[:, j] = value
         return proba
@@ -51,35 +72,45 @@ def fit_baseline(
     labels: Sequence[str],
     seed: int = 42,
     threshold_policy: str = BASELINE_POLICY,
+    context: bool = False,
 ) -> Baseline:
-    """Fit on ``train``, choose per-label thresholds on ``dev`` by ``threshold_policy``."""
+    """Fit on ``train``, choose per-label thresholds on ``dev`` by ``threshold_policy``.
+
+    ``context``: also read each unit's rendered context (``_context``) as word n-grams in
+    columns of their own.
+    """
     if not train or not dev:
         raise ClausetagError("the baseline needs a non-empty train and dev split")
     y = label_matrix(train, labels)
     constant = {j: float(y[0, j]) for j in range(len(labels)) if y[:, j].min() == y[:, j].max()}
     trainable = [j for j in range(len(labels)) if j not in constant]
-    features = FeatureUnion(
-        [
-            (
-                "word",
-                TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True, lowercase=True),
+    blocks = [
+        ("word", TfidfVectorizer(preprocessor=_text_field, ngram_range=(1, 2), min_df=1, sublinear_tf=True)),
+        (
+            "char",
+            TfidfVectorizer(
+                preprocessor=_text_field, analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True
             ),
+        ),
+    ]
+    if context:
+        blocks.append(
             (
-                "char",
-                TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True),
-            ),
-        ]
-    )
+                "context",
+                TfidfVectorizer(preprocessor=_context_field, ngram_range=(1, 2), min_df=2, sublinear_tf=True),
+            )
+        )
+    features = FeatureUnion(blocks)
     clf = OneVsRestClassifier(
         LogisticRegression(C=10.0, class_weight="balanced", max_iter=2000, random_state=seed)
     )
     pipeline = Pipeline([("tfidf", features), ("clf", clf)])
     if trainable:
-        pipeline.fit([u["text"] for u in train], y[:, trainable])
+        pipeline.fit(unit_inputs(train), y[:, trainable])
     model = Baseline(list(labels), pipeline, np.full(len(labels), 0.5), constant)
     if threshold_policy != "flat":  # flat needs no dev scores (the ensemble scores dev itself)
         model.thresholds = choose_thresholds(
-            threshold_policy, label_matrix(dev, labels), model.predict_proba([u["text"] for u in dev])
+            threshold_policy, label_matrix(dev, labels), model.predict_proba(unit_inputs(dev))
         )
     return model
 
@@ -88,9 +119,12 @@ def to_member(model: Baseline, weight: float) -> NgramMember:
     """The fitted baseline in the model directory's pickle-free, numpy-only form."""
     features = model.pipeline.named_steps["tfidf"]
     analyzers = []
-    for _, vec in features.transformer_list:
+    for name, vec in features.transformer_list:
         kind = "word" if vec.analyzer == "word" else vec.analyzer
-        analyzers.append(Analyzer(kind, tuple(vec.ngram_range), dict(vec.vocabulary_), vec.idf_.copy()))
+        field = "context" if name == "context" else "text"
+        analyzers.append(
+            Analyzer(kind, tuple(vec.ngram_range), dict(vec.vocabulary_), vec.idf_.copy(), field)
+        )
     width = sum(len(a.idf) for a in analyzers)
     coef = np.zeros((width, len(model.labels)))
     intercept = np.zeros(len(model.labels))
@@ -107,7 +141,7 @@ def score(
     model: Baseline, units: Sequence[Unit], bootstrap: int = 1000
 ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
     y_true = label_matrix(units, model.labels)
-    y_pred = (model.predict_proba([u["text"] for u in units]) >= model.thresholds).astype(int)
+    y_pred = (model.predict_proba(unit_inputs(units)) >= model.thresholds).astype(int)
     return (
         full_report(y_true, y_pred, model.labels, [u["lang"] for u in units], bootstrap=bootstrap),
         y_true,

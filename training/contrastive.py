@@ -73,7 +73,6 @@ def contrastive_stage(
         return float("nan")
     started = time.perf_counter()
     pairs = sample_pairs(y, n_pairs, seed)
-    prefix = getattr(model.config, "text_prefix", "")
     body = [p for p in model.base_model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(body, lr=learning_rate, weight_decay=0.01)
     was_training = model.training
@@ -81,7 +80,7 @@ def contrastive_stage(
     losses: list[float] = []
 
     def encode(idx: list[int]) -> torch.Tensor:
-        enc = encode_units(tokenizer, units, idx, max_length, prefix).to(model.device)
+        enc = encode_units(tokenizer, units, idx, max_length, model.config).to(model.device)
         return sentence_features(model, enc)
 
     for k in tqdm(range(0, len(pairs), batch_size), desc="contrastive pairs", leave=False):

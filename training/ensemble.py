@@ -34,15 +34,16 @@ def fit_ngram_member(
     labels: Sequence[str],
     dev_proba: np.ndarray,
     seed: int = 42,
+    context: bool = False,
 ) -> tuple[NgramMember, np.ndarray]:
     """Fit the TF-IDF member on ``train``, weigh it against the transformer's ``dev_proba``.
 
     Returns the member and the ensemble's dev scores (for the thresholds).
     """
-    from clausetag.training.baseline import fit_baseline, to_member
+    from clausetag.training.baseline import fit_baseline, to_member, unit_inputs
 
-    baseline = fit_baseline(train, dev, labels, seed=seed, threshold_policy="flat")
-    ngram = baseline.predict_proba([u["text"] for u in dev])
+    baseline = fit_baseline(train, dev, labels, seed=seed, threshold_policy="flat", context=context)
+    ngram = baseline.predict_proba(unit_inputs(dev))
     weight = choose_weight(label_matrix(dev, labels), dev_proba, ngram)
     logger.info("n-gram member: weight %.1f (chosen on %d dev units)", weight, len(dev))
     return to_member(baseline, weight), (1 - weight) * dev_proba + weight * ngram

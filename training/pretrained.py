@@ -9,6 +9,8 @@ from typing import Any
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
 from clausetag.errors import ClausetagError
+from clausetag.inference.context import CONFIG_KEY as CONTEXT_KEY
+from clausetag.inference.safeload import pretrained
 from clausetag.models.encoder import default_encoder_dir, missing_encoder_message
 from clausetag.training.args import ModelArguments
 
@@ -16,13 +18,16 @@ from clausetag.training.args import ModelArguments
 def _model_class_and_config(model_args: ModelArguments, labels: Sequence[str]) -> tuple[Any, Any]:
     """The head class and config for ``--pooling`` (mean pooling: BERT-style encoders only)."""
     name = model_args.model_name_or_path
-    config = AutoConfig.from_pretrained(name)
+    config = pretrained(AutoConfig, name)
     common = {
         "num_labels": len(labels),
         "id2label": dict(enumerate(labels)),
         "label2id": {x: i for i, x in enumerate(labels)},
         "problem_type": "multi_label_classification",
     }
+    recipe = model_args.context_recipe
+    if recipe.active:  # the contract: every inference path reads the context this way
+        common[CONTEXT_KEY] = recipe.to_config()
     if model_args.pooling == "cls":
         for key, value in common.items():
             setattr(config, key, value)
@@ -50,9 +55,9 @@ def load_pretrained(model_args: ModelArguments, labels: Sequence[str]) -> tuple[
     if not Path(name).exists() and Path(name) == default_encoder_dir():
         raise ClausetagError(missing_encoder_message(name))
     try:
-        tokenizer = AutoTokenizer.from_pretrained(name)
+        tokenizer = pretrained(AutoTokenizer, name)
         model_class, config = _model_class_and_config(model_args, labels)
-        model = model_class.from_pretrained(name, config=config)
+        model = pretrained(model_class, name, config=config)
     except (OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ClausetagError(f"cannot load the pretrained model {name!r}: {first}") from None

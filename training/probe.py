@@ -57,7 +57,7 @@ def _frozen_features(model: Any, tokenizer: Any, units: Sequence[CorpusUnit], ma
         max_length,
         lambda enc: sentence_features(model, enc.to(model.device)),
         model.config.hidden_size,
-        prefix=getattr(model.config, "text_prefix", ""),
+        model.config,
     )
     model.train(was_training)
     return x

@@ -26,7 +26,12 @@ Rows (``--rows``):
   ``tfidf-dev``, as ``ensemble-ft``; ``ensemble-cls``: ``finetune-cls`` with ``tfidf-dev``;
 - ``tfidf-self``, ``probe-mean-self``, ``ensemble-self``: self-training — each
   model refitted with its own confident predictions on the held-out units as
-  pseudo-labels (their gold labels never read).
+  pseudo-labels (their gold labels never read);
+- ``finetune-heading`` / ``finetune-context``: ``finetune-mean`` reading each unit's section
+  path (``--context heading``) or its section path and the unit before it
+  (``--context heading+previous``); ``tfidf-dev-heading`` / ``tfidf-dev-context``: ``tfidf-dev``
+  with the same context as n-grams of their own; ``ensemble-heading`` / ``ensemble-context``:
+  each pair mixed as ``ensemble-ft``.
 
 Every row is scored under each threshold policy of
 ``clausetag.training.thresholds`` (flat 0.5, tuned on one dev document, tuned
@@ -61,6 +66,8 @@ from clausetag.data.corpus import (
     split_by_document,
 )
 from clausetag.errors import ClausetagError
+from clausetag.inference.context import ContextRecipe
+from clausetag.inference.structure import record_places
 from clausetag.io import atomic_writer
 from clausetag.labels import resolve_label_set
 from clausetag.training.metrics import full_report
@@ -92,8 +99,10 @@ class FeatureCache:
         if self._model is None:
             from transformers import AutoModel, AutoTokenizer
 
-            self._tok = AutoTokenizer.from_pretrained(self.encoder)
-            self._model = AutoModel.from_pretrained(self.encoder).eval()
+            from clausetag.inference.safeload import pretrained
+
+            self._tok = pretrained(AutoTokenizer, self.encoder)
+            self._model = pretrained(AutoModel, self.encoder).eval()
 
     def _key(self, pooling: str) -> str:
         return hashlib.sha1(f"{self.encoder}|{self.max_length}|{pooling}".encode()).hexdigest()[:12]
@@ -189,12 +198,17 @@ def pseudo_labelled(
     return out
 
 
-def tfidf_scorer(seed: int = 42) -> Scorer:
-    from clausetag.training.baseline import fit_baseline
+def tfidf_scorer(seed: int = 42, context: str = "none") -> Scorer:
+    """TF-IDF scores; with a ``context`` recipe, its rendered contexts as n-grams of their own."""
+    from clausetag.training.baseline import fit_baseline, unit_inputs
+    from clausetag.training.train import with_contexts
+
+    recipe = ContextRecipe(context)
 
     def score(train: Sequence[CorpusUnit], test: Sequence[CorpusUnit], labels: Sequence[str]) -> np.ndarray:
-        model = fit_baseline(train, train[:1], labels, seed=seed)  # thresholds are chosen outside
-        return model.predict_proba([u["text"] for u in test])
+        train, test = with_contexts(train, recipe), with_contexts(test, recipe)
+        model = fit_baseline(train, train[:1], labels, seed=seed, context=recipe.active)  # cuts: outside
+        return model.predict_proba(unit_inputs(test))
 
     return score
 
@@ -215,14 +229,17 @@ def finetune_fitter(train_argv: list[str]) -> Callable[..., np.ndarray]:
                 ["--ngram_member", "false", *train_argv, "--output_dir", tmp, "--overwrite"]
             )
             run_training(train, dev, labels, model_args, training_args, data_args)
-            return ClauseClassifier.from_pretrained(tmp).predict_proba([u["text"] for u in test])
+            contexts = [p.context for p in record_places(test)]  # ignored by a model that reads none
+            return ClauseClassifier.from_pretrained(tmp).predict_proba(
+                [u["text"] for u in test], contexts=contexts
+            )
 
     return fit
 
 
-def tfidf_fitter(seed: int = 42) -> Callable[..., np.ndarray]:
+def tfidf_fitter(seed: int = 42, context: str = "none") -> Callable[..., np.ndarray]:
     """The TF-IDF model fitted like the fine-tuned rows (inner train), scoring dev and test."""
-    scorer = tfidf_scorer(seed)
+    scorer = tfidf_scorer(seed, context)
 
     def fit(
         train: Sequence[CorpusUnit],
@@ -426,6 +443,14 @@ FINETUNE_FLAGS: dict[str, list[str]] = {
     "finetune-mean": ["--pooling", "mean"],
     "finetune-long": ["--pooling", "mean", "--num_train_epochs", "5", "--layerwise_lr_decay", "0.8"],
     "finetune-setfit": ["--pooling", "mean", "--contrastive_pairs", "2000"],
+    "finetune-heading": ["--pooling", "mean", "--context", "heading"],
+    "finetune-context": ["--pooling", "mean", "--context", "heading+previous"],
+}
+#: The TF-IDF rows fitted like the fine-tuned ones, and the context each reads.
+TFIDF_DEV_ROWS = {
+    "tfidf-dev": "none",
+    "tfidf-dev-heading": "heading",
+    "tfidf-dev-context": "heading+previous",
 }
 ROWS = (
     "tfidf",
@@ -436,11 +461,13 @@ ROWS = (
     "probe-mean-self",
     "ensemble-self",
     *FINETUNE_FLAGS,
-    "tfidf-dev",
+    *TFIDF_DEV_ROWS,
     "ensemble-ft",
     "ensemble-cls",
     "ensemble-long",
     "ensemble-setfit",
+    "ensemble-heading",
+    "ensemble-context",
 )
 #: Rows that mix two others, and the rows they need before them.
 ENSEMBLES = {
@@ -450,6 +477,8 @@ ENSEMBLES = {
     "ensemble-cls": ("finetune-cls", "tfidf-dev"),
     "ensemble-long": ("finetune-long", "tfidf-dev"),
     "ensemble-setfit": ("finetune-setfit", "tfidf-dev"),
+    "ensemble-heading": ("finetune-heading", "tfidf-dev-heading"),
+    "ensemble-context": ("finetune-context", "tfidf-dev-context"),
 }
 
 
@@ -474,8 +503,9 @@ def study(
             if a not in results or b not in results:
                 raise ClausetagError(f"the {name} row needs the {a} and {b} rows before it")
             results[name] = run_row(name, units, labels, ensemble_of=(results[a], results[b]), only=only)
-        elif name == "tfidf-dev":
-            results[name] = run_row(name, units, labels, finetune=tfidf_fitter(), only=only, store=store)
+        elif name in TFIDF_DEV_ROWS:
+            fit = tfidf_fitter(context=TFIDF_DEV_ROWS[name])
+            results[name] = run_row(name, units, labels, finetune=fit, only=only, store=store)
         elif name in FINETUNE_FLAGS:
             flags = [*train_argv, *FINETUNE_FLAGS[name]]
             fit = finetune_fitter(flags)

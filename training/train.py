@@ -26,6 +26,7 @@ from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer
 from clausetag.data.corpus import CorpusUnit, label_matrix, load_units, split_by_document
 from clausetag.data.dataset import to_dataset
 from clausetag.errors import ClausetagError
+from clausetag.inference.context import ContextRecipe, record_contexts
 from clausetag.inference.modeldir import model_dir_writer, save_thresholds
 from clausetag.inference.ngram import NgramMember
 from clausetag.io import atomic_writer, write_json
@@ -46,7 +47,14 @@ from clausetag.training.model_card import TrainResult, model_card, versions
 from clausetag.training.pretrained import load_pretrained
 from clausetag.training.probe import init_head_from_probe
 from clausetag.training.thresholds import choose_thresholds
-from clausetag.training.trainer import MultiLabelTrainer, dev_metrics, positive_weights, predict_proba
+from clausetag.training.trainer import (
+    MultiLabelTrainer,
+    dev_metrics,
+    positive_weights,
+    predict_proba,
+    unit_contexts,
+    unit_tokenizer,
+)
 
 __all__ = [
     "HEAD_INITS",
@@ -110,17 +118,25 @@ def _prepare_output_dir(model_args: ModelArguments, training_args: ClausetagTrai
 # --------------------------------------------------------------------------- phase 3: the Trainer
 
 
+def with_contexts(units: Sequence[CorpusUnit], recipe: ContextRecipe) -> list[CorpusUnit]:
+    """Copies of the units, each with its rendered context (``_context``) by ``recipe``.
+
+    Places are derived within each document, in corpus order (``structure.record_places``),
+    exactly as inference derives them from a JSONL file.
+    """
+    contexts = record_contexts(units, recipe)
+    return [{**u, "_context": c} for u, c in zip(units, contexts, strict=True)]
+
+
 def _encoded(
-    units: Sequence[CorpusUnit], labels: Sequence[str], tokenizer: Any, max_length: int, prefix: str
+    units: Sequence[CorpusUnit], labels: Sequence[str], tokenizer: Any, max_length: int, config: Any
 ) -> Any:
-    """Units as a tokenised ``datasets.Dataset`` with a float multi-hot ``labels`` column."""
-    ds = to_dataset(units, labels)
-    ds = ds.map(
-        lambda b: tokenizer([prefix + t for t in b["text"]], truncation=True, max_length=max_length),
-        batched=True,
-        remove_columns=["id", "doc", "lang", "source", "text", "labels"],
-        desc="tokenising",
-    )
+    """Units (with their contexts) as a tokenised ``datasets.Dataset`` with a float multi-hot ``labels``."""
+    encoder = unit_tokenizer(tokenizer, max_length, config)
+    ids = encoder.encode_ids([u["text"] for u in units], unit_contexts(units))
+    ds = to_dataset(units, labels).remove_columns(["id", "doc", "lang", "source", "text", "labels"])
+    ds = ds.add_column("input_ids", [t.tolist() for t in ids])
+    ds = ds.add_column("attention_mask", [[1] * len(t) for t in ids])
     return ds.rename_column("multi_hot", "labels")
 
 
@@ -150,12 +166,11 @@ def _build_trainer(
     if model_args.head_init == "probe" and not training_args.resume_from_checkpoint:
         init_head_from_probe(model, tokenizer, train, y_train, pos_weight, model_args, data_args.max_length)
     patience = model_args.early_stopping_patience
-    prefix = model.config.text_prefix
     return MultiLabelTrainer(
         model=model,
         args=training_args,
-        train_dataset=_encoded(train, labels, tokenizer, data_args.max_length, prefix),
-        eval_dataset=_encoded(dev, labels, tokenizer, data_args.max_length, prefix),
+        train_dataset=_encoded(train, labels, tokenizer, data_args.max_length, model.config),
+        eval_dataset=_encoded(dev, labels, tokenizer, data_args.max_length, model.config),
         processing_class=tokenizer,
         data_collator=DataCollatorWithPadding(tokenizer),
         compute_metrics=dev_metrics(model_args.threshold_policy),
@@ -196,7 +211,8 @@ def _score(
     dev_proba = predict_proba(model, tokenizer, dev, max_length)
     ngram = None
     if model_args.ngram_member:
-        ngram, dev_proba = fit_ngram_member(train, dev, labels, dev_proba, seed)
+        reads = model_args.context_recipe.active
+        ngram, dev_proba = fit_ngram_member(train, dev, labels, dev_proba, seed, context=reads)
     y_dev = label_matrix(dev, labels)
     thresholds = choose_thresholds(model_args.threshold_policy, y_dev, dev_proba)
     dev_report = full_report(y_dev, dev_proba >= thresholds, labels, [u["lang"] for u in dev], bootstrap=200)
@@ -204,7 +220,7 @@ def _score(
     if test:
         test_proba = predict_proba(model, tokenizer, test, max_length)
         if ngram is not None:
-            test_proba = ngram.mix(test_proba, [u["text"] for u in test])
+            test_proba = ngram.mix(test_proba, [u["text"] for u in test], unit_contexts(test))
         y_test = label_matrix(test, labels)
         test_report = full_report(y_test, test_proba >= thresholds, labels, [u["lang"] for u in test])
     return thresholds, dev_report, test_report, ngram
@@ -309,6 +325,9 @@ def run_training(
     started = time.perf_counter()
     labels = list(labels)
     _check_splits(train, dev)
+    recipe = model_args.context_recipe
+    train, dev = with_contexts(train, recipe), with_contexts(dev, recipe)
+    test = with_contexts(test, recipe) if test else test
     out = _prepare_output_dir(model_args, training_args)
     args = (data_args, model_args, training_args)
     set_seed(training_args.seed)  # before the classification head is initialised

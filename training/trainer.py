@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -12,6 +13,9 @@ from transformers import Trainer
 
 from clausetag.data.corpus import CorpusUnit
 from clausetag.inference.classifier import sigmoid
+from clausetag.inference.context import CONFIG_KEY as CONTEXT_KEY
+from clausetag.inference.context import ContextRecipe
+from clausetag.inference.tokenize import BatchTokenizer
 from clausetag.training.metrics import macro_f1, micro_f1
 from clausetag.training.thresholds import choose_thresholds
 
@@ -126,33 +130,55 @@ def batched_forward(
     max_length: int,
     fn: Any,
     width: int,
-    prefix: str = "",
+    config: Any,
     batch: int = 64,
 ) -> np.ndarray:
     """Run ``fn(encoding) -> (batch, width)`` over length-sorted batches, rows back in input order.
 
-    One process (Trainer.predict pads and gathers under DDP), no gradients.
+    One process (Trainer.predict pads and gathers under DDP), no gradients. ``config``: the
+    model's, for its input prefix and context recipe.
     """
     out = np.zeros((len(units), width), dtype=np.float32)
     order = sorted(range(len(units)), key=lambda i: len(units[i]["text"]))
     with torch.inference_mode():
         for k in range(0, len(order), batch):
             idx = order[k : k + batch]
-            out[idx] = fn(encode_units(tokenizer, units, idx, max_length, prefix)).float().cpu().numpy()
+            out[idx] = fn(encode_units(tokenizer, units, idx, max_length, config)).float().cpu().numpy()
     return out
 
 
+def context_recipe(config: Any) -> ContextRecipe:
+    """The context recipe a (pretrained or trained) model's config records."""
+    return ContextRecipe.from_config({CONTEXT_KEY: getattr(config, CONTEXT_KEY, None)})
+
+
+@functools.lru_cache(maxsize=4)
+def _unit_tokenizer(tokenizer: Any, max_length: int, prefix: str, context_tokens: int) -> BatchTokenizer:
+    return BatchTokenizer(tokenizer.backend_tokenizer, max_length, prefix, context_tokens)
+
+
+def unit_tokenizer(tokenizer: Any, max_length: int, config: Any) -> BatchTokenizer:
+    """Inference's own ``BatchTokenizer`` over a transformers fast tokenizer, with the model's
+    prefix and context budget: training encodes every unit exactly as inference will."""
+    recipe = context_recipe(config)
+    budget = recipe.max_tokens if recipe.active else 0
+    return _unit_tokenizer(tokenizer, max_length, str(getattr(config, "text_prefix", "") or ""), budget)
+
+
+def unit_contexts(units: Sequence[CorpusUnit]) -> list[str]:
+    """The rendered contexts training attached to the units (``_context``; "" where none)."""
+    return [str(u.get("_context", "")) for u in units]
+
+
 def encode_units(
-    tokenizer: Any, units: Sequence[CorpusUnit], idx: Sequence[int], max_length: int, prefix: str
+    tokenizer: Any, units: Sequence[CorpusUnit], idx: Sequence[int], max_length: int, config: Any
 ) -> Any:
-    """The units at ``idx``, prefixed, truncated and padded into one batch of torch tensors."""
-    return tokenizer(
-        [prefix + units[i]["text"] for i in idx],
-        truncation=True,
-        max_length=max_length,
-        padding=True,
-        return_tensors="pt",
-    )
+    """The units at ``idx``, with their contexts, truncated and padded into one batch of torch tensors."""
+    from transformers import BatchEncoding
+
+    chosen = [units[i] for i in idx]
+    batch = unit_tokenizer(tokenizer, max_length, config)([u["text"] for u in chosen], unit_contexts(chosen))
+    return BatchEncoding(dict(batch), tensor_type="pt")
 
 
 def predict_proba(model: Any, tokenizer: Any, units: Sequence[CorpusUnit], max_length: int) -> np.ndarray:
@@ -163,6 +189,6 @@ def predict_proba(model: Any, tokenizer: Any, units: Sequence[CorpusUnit], max_l
         max_length,
         lambda enc: model(**enc.to(model.device)).logits,
         model.config.num_labels,
-        prefix=getattr(model.config, "text_prefix", ""),
+        model.config,
     )
     return sigmoid(logits)
