@@ -45,7 +45,8 @@ def _long_line_jsonl(path: Path, size: int) -> Path:
 def _long_line_txt(path: Path, size: int) -> Path:
     word = "dati tiek glabāti piecus gadus "
     path = path.with_suffix(".txt")
-    path.write_text((word * (size // len(word.encode()) + 1))[: size // 2], encoding="utf-8")
+    raw = (word.encode() * (size // len(word.encode()) + 1))[:size]
+    path.write_bytes(raw.decode(errors="ignore").encode())  # cut at a character boundary
     return path
 
 
@@ -78,7 +79,7 @@ def run_case(name: str, model: Path, backend: str, work: Path) -> dict[str, obje
     source = write(work / name)
     out = work / f"{name}.out.jsonl"
     cmd = [str(Path(sys.executable).parent / "clausetag"), "predict", "--model", str(model),
-           "--backend", backend, str(source), "-o", str(out), "--overwrite"]  # fmt: skip
+           "--backend", backend, "--max-bytes", str(64 * MB), str(source), "-o", str(out)]  # fmt: skip
     start = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-c", _MEASURE, *cmd],

@@ -418,10 +418,10 @@ _UTF32_BOMS = (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")
 
 
 def _refuse_too_large(name: str, size: int, max_bytes: int, hint: str) -> ClausetagError:
-    return ClausetagError(
-        f"{name}: {human_bytes(size)} is larger than the {human_bytes(max_bytes)} limit "
-        f"for one input ({hint})"
-    )
+    have, limit = human_bytes(size), human_bytes(max_bytes)
+    if have == limit:  # "21.0 MB is larger than the 21.0 MB limit" says nothing: give the bytes
+        have, limit = f"{size:,} bytes", f"{max_bytes:,} bytes"
+    return ClausetagError(f"{name}: {have} is larger than the {limit} limit for one input ({hint})")
 
 
 def _kind_of_file(mode: int) -> str:

@@ -60,3 +60,13 @@ def test_atomic_writer_is_built_on_atomic_path(tmp_path: Path) -> None:
 )
 def test_human_bytes(n: int, text: str) -> None:
     assert human_bytes(n) == text
+
+
+def test_size_refusal_gives_bytes_when_the_rounded_sizes_look_equal(tmp_path: Path) -> None:
+    from clausetag.io import _refuse_too_large
+
+    assert "21.0 MB is larger than the 1.0 MB" in str(_refuse_too_large("f", 21_000_000, 10**6, "h"))
+    message = str(_refuse_too_large("f.jsonl", 20 * 2**20 + 12, 20 * 2**20, "split it"))
+    assert message == (
+        "f.jsonl: 20,971,532 bytes is larger than the 20,971,520 bytes limit for one input (split it)"
+    )

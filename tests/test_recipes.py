@@ -69,3 +69,18 @@ def test_threshold_policies_give_one_threshold_per_label_in_range(policy: str) -
     cut = choose_thresholds(policy, y, proba)
     assert cut.shape == (4,) and np.all((cut > 0) & (cut < 1))
     assert cut[2] == pytest.approx(0.5) or policy == "global"  # a label never seen keeps 0.5
+
+
+def test_keep_authored_counts_the_v1_checklist_first_then_policies_by_id() -> None:
+    """Learning-curve steps: n = 1 keeps only the oldest authored text, the v1 checklist."""
+    from clausetag.training.recipes import keep_authored
+
+    def unit(doc: str, source: str) -> dict[str, object]:
+        return {"id": f"{doc}-1", "doc": doc, "lang": "en", "text": "t", "labels": ["x"], "source": source}
+
+    units = [unit("000", "seed"), unit("a02-x", "authored"), unit("authored", "authored")]
+    units.append(unit("a01-y", "authored"))
+    docs = lambda n: [u["doc"] for u in keep_authored(units, n)]  # noqa: E731
+    assert docs(1) == ["000", "authored"]
+    assert docs(2) == ["000", "authored", "a01-y"]
+    assert docs(3) == ["000", "a02-x", "authored", "a01-y"]

@@ -611,12 +611,17 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def keep_authored(units: Sequence[CorpusUnit], n: int) -> list[CorpusUnit]:
-    """The corpus with only the first ``n`` authored policies (sorted by id) — for learning curves.
+V1_CHECKLIST_DOC = "authored"  # the v1 checklist sentences' document
 
-    The 140 v1 checklist units (document ``authored``) count as one of them.
+
+def keep_authored(units: Sequence[CorpusUnit], n: int) -> list[CorpusUnit]:
+    """The corpus with only the first ``n`` authored policies, oldest first — for learning curves.
+
+    The 140 v1 checklist units (document ``authored``, the oldest) count as the first of them, then
+    the policies by id, so ``n`` = 46 is corpus v2 and each step after it adds the v3 policies in order.
     """
     groups = document_groups(units)
-    keep = set(authored_documents(units, groups)[:n])
-    drop = {i for d in authored_documents(units, groups) if d not in keep for i in groups[d]}
+    authored = sorted(authored_documents(units, groups), key=lambda d: (d != V1_CHECKLIST_DOC, d))
+    keep = set(authored[:n])
+    drop = {i for d in authored if d not in keep for i in groups[d]}
     return [u for i, u in enumerate(units) if i not in drop]
