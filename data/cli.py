@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from clausetag.data.corpus import DEFAULT_CORPUS_DIR, corpus_files, is_bundled, load_units, validate_units
-from clausetag.data.stats import count_table, markdown_table
+from clausetag.data.stats import count_table, markdown_table, shape_table
 from clausetag.errors import ClausetagError
 from clausetag.labels import resolve_label_set
 from clausetag.options import add_labels, add_output, add_overwrite
@@ -33,6 +33,8 @@ def _stats(args: argparse.Namespace) -> int:
     labels = resolve_label_set(args.path, args.labels)
     units = load_units(args.path, labels)
     print(markdown_table(*count_table(units, labels)))
+    print("\nHow it is written (originals; kinds as training reads them):\n")
+    print(markdown_table(*shape_table(units)))
     return 0
 
 

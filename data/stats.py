@@ -1,11 +1,13 @@
-"""Label × language × source counts, the corpus's table of contents."""
+"""Label × language × source counts and the corpus's shape: its table of contents."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from clausetag.data.corpus import SOURCES, CorpusUnit
+from clausetag.inference.structure import KINDS, record_places
 
 
 def count_table(units: Sequence[CorpusUnit], labels: Sequence[str]) -> tuple[list[str], list[list[str]]]:
@@ -54,3 +56,41 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
         + "|"
     )
     return "\n".join([line(header), sep, *(line(r) for r in rows)])
+
+
+#: A reference to a law or an article of one: "Art. 6(1)(b)", "Article 13", "the Accounting Law",
+#: "Fizisko personu datu apstrādes likums", "6. panta", "Ministru kabineta noteikumi".
+LAW_REFERENCE = re.compile(
+    r"\b(?:art(?:icle)?s?\.?\s*\d|\d+\.\s*pant|panta\b|regulation\b|regulas\b|directive\b|direktīv"
+    r"|law\b|laws\b|act\b|likum|noteikum)",
+    re.IGNORECASE,
+)
+#: Labels whose share of units the shape table shows (where the label set has them).
+SHAPE_LABELS = ("cookies", "automated_decisions", "children")
+
+
+def shape_table(units: Sequence[CorpusUnit]) -> tuple[list[str], list[list[str]]]:
+    """How the corpus is written, per source, over originals only (translations would count twice).
+
+    Rows: the share of each unit kind (``inference.structure``, as training reads them), of long
+    units, of units referring to a law or an article, and of a few labels that real policies use
+    far less often than a checklist does.
+    """
+    groups: dict[str, list[tuple[CorpusUnit, str]]] = {}
+    originals = [u for u in units if u.get("source", "seed") != "translation"]
+    for unit, place in zip(originals, record_places(originals), strict=True):
+        groups.setdefault(str(unit.get("source", "seed")), []).append((unit, place.kind))
+    sources = [s for s in SOURCES if s in groups] + sorted(set(groups) - set(SOURCES))
+
+    def share(test: Callable[[CorpusUnit, str], bool]) -> list[str]:
+        return [f"{100 * sum(test(u, k) for u, k in groups[s]) / len(groups[s]):.1f}%" for s in sources]
+
+    rows = [["units (originals)", *(str(len(groups[s])) for s in sources)]]
+    rows += [[kind, *share(lambda u, k, kind=kind: k == kind)] for kind in KINDS]
+    for words in (35, 40):
+        rows.append([f"over {words} words", *share(lambda u, k, w=words: len(u["text"].split()) > w)])
+    rows.append(["law / article references", *share(lambda u, k: bool(LAW_REFERENCE.search(u["text"])))])
+    present = {name for u in units for name in u["labels"]}
+    for label in (x for x in SHAPE_LABELS if x in present):
+        rows.append([f"labelled {label}", *share(lambda u, k, x=label: x in u["labels"])])
+    return ["", *sources], rows

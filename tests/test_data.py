@@ -332,7 +332,10 @@ def test_validate_accepts_a_minimal_outside_corpus(
 
 def test_stats_prints_a_row_for_every_label(units: list[dict], capsys: pytest.CaptureFixture[str]) -> None:
     assert cli(["data", "stats", str(CORPUS)]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    out = capsys.readouterr().out
+    counts, shape = out.split("\n\n", 1)  # the count table, then the shape table
+    assert "How it is written" in shape and "| list-item" in shape
+    lines = counts.splitlines()
     header = [c.strip() for c in lines[0].strip("|").split("|")]
     assert header[0] == "label" and header[-1] == "total"
     for col in ("en/seed", "en/translation", "en/authored", "lv/seed", "lv/translation", "lv/authored"):
@@ -420,3 +423,28 @@ def test_dataset_dict_features(loaded: list) -> None:
     assert all(isinstance(v, float) for v in row["multi_hot"])
     assert [i for i, v in enumerate(row["multi_hot"]) if v == 1.0] == sorted(row["labels"])
     assert sum(row["multi_hot"]) == len(row["labels"])
+
+
+def test_shape_table_counts_originals_by_kind_length_and_law_references() -> None:
+    from clausetag.data.stats import shape_table
+
+    def unit(i: int, text: str, source: str = "seed", labels: list[str] | None = None) -> dict[str, object]:
+        return {"id": f"d-{i}", "doc": "d", "lang": "en", "text": text, "labels": labels or ["other"],
+                "source": source}  # fmt: skip
+
+    long = " ".join(["word"] * 41) + "."
+    units = [
+        unit(1, "Who we are"),
+        unit(2, "We collect:"),
+        unit(3, "- your name;"),
+        unit(4, "We rely on Art. 6(1)(b) GDPR.", labels=["legal_basis"]),
+        unit(5, long, labels=["cookies"]),
+        unit(6, "A translation is not counted twice.", source="translation"),
+    ]
+    header, rows = shape_table(units)  # type: ignore[arg-type]
+    table = {r[0]: r[1:] for r in rows}
+    assert header == ["", "seed"]
+    assert table["units (originals)"] == ["5"]
+    assert table["heading"] == ["20.0%"] and table["lead-in"] == ["20.0%"] and table["list-item"] == ["20.0%"]
+    assert table["over 40 words"] == ["20.0%"] and table["law / article references"] == ["20.0%"]
+    assert table["labelled cookies"] == ["20.0%"] and "labelled children" not in table
