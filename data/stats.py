@@ -85,12 +85,19 @@ def shape_table(units: Sequence[CorpusUnit]) -> tuple[list[str], list[list[str]]
     def share(test: Callable[[CorpusUnit, str], bool]) -> list[str]:
         return [f"{100 * sum(test(u, k) for u, k in groups[s]) / len(groups[s]):.1f}%" for s in sources]
 
+    def of_kind(kind: str) -> Callable[[CorpusUnit, str], bool]:
+        return lambda unit, k: k == kind
+
+    def longer_than(words: int) -> Callable[[CorpusUnit, str], bool]:
+        return lambda unit, k: len(unit["text"].split()) > words
+
+    def labelled(label: str) -> Callable[[CorpusUnit, str], bool]:
+        return lambda unit, k: label in unit["labels"]
+
     rows = [["units (originals)", *(str(len(groups[s])) for s in sources)]]
-    rows += [[kind, *share(lambda u, k, kind=kind: k == kind)] for kind in KINDS]
-    for words in (35, 40):
-        rows.append([f"over {words} words", *share(lambda u, k, w=words: len(u["text"].split()) > w)])
+    rows += [[kind, *share(of_kind(kind))] for kind in KINDS]
+    rows += [[f"over {n} words", *share(longer_than(n))] for n in (35, 40)]
     rows.append(["law / article references", *share(lambda u, k: bool(LAW_REFERENCE.search(u["text"])))])
     present = {name for u in units for name in u["labels"]}
-    for label in (x for x in SHAPE_LABELS if x in present):
-        rows.append([f"labelled {label}", *share(lambda u, k, x=label: x in u["labels"])])
+    rows += [[f"labelled {x}", *share(labelled(x))] for x in SHAPE_LABELS if x in present]
     return ["", *sources], rows
