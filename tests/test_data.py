@@ -448,3 +448,32 @@ def test_shape_table_counts_originals_by_kind_length_and_law_references() -> Non
     assert table["heading"] == ["20.0%"] and table["lead-in"] == ["20.0%"] and table["list-item"] == ["20.0%"]
     assert table["over 40 words"] == ["20.0%"] and table["law / article references"] == ["20.0%"]
     assert table["labelled cookies"] == ["20.0%"] and "labelled children" not in table
+
+
+def test_agreement_of_two_passes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from clausetag.data.agreement import exact_set_agreement, main, per_label
+
+    first = [{"a"}, {"a", "b"}, {"c"}, {"b"}]
+    second = [{"a"}, {"a"}, {"c"}, {"b"}]
+    assert exact_set_agreement(first, second) == 0.75
+    b = {x.label: x for x in per_label(first, second, ["a", "b", "c"])}["b"]
+    assert (b.first, b.second, b.both, b.agreement) == (2, 1, 1, 0.75)
+    assert b.kappa == pytest.approx(0.5) and b.f1 == pytest.approx(2 / 3)
+    path = tmp_path / "passes.jsonl"
+    pairs = zip(first, second, strict=True)
+    rows = [{"lang": "en", "first": sorted(f), "second": sorted(s)} for f, s in pairs]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    assert main([str(path)]) == 0
+    assert "4 units; exact-set agreement 75.0%" in capsys.readouterr().out
+    path.write_text('{"lang": "en"}\n', encoding="utf-8")
+    assert main([str(path)]) == 2
+
+
+def test_the_shipped_second_pass_covers_150_new_units() -> None:
+    """The data card's agreement figure comes from this file (150 or more units of the v3 policies)."""
+    from clausetag.data.agreement import report
+
+    path = Path(__file__).resolve().parent.parent / "data" / "agreement" / "v3-second-pass.jsonl"
+    records = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()]
+    assert len(records) >= 150 and all(r["first"] and r["second"] for r in records)
+    assert report(records).startswith(f"{len(records)} units; exact-set agreement ")
