@@ -84,3 +84,29 @@ def test_keep_authored_counts_the_v1_checklist_first_then_policies_by_id() -> No
     assert docs(1) == ["000", "authored"]
     assert docs(2) == ["000", "authored", "a01-y"]
     assert docs(3) == ["000", "a02-x", "authored", "a01-y"]
+
+
+def test_paired_bootstrap_delta_is_zero_for_equal_predictions_and_signed_otherwise() -> None:
+    from clausetag.training.metrics import paired_bootstrap_delta
+
+    rng = np.random.default_rng(1)
+    y = (rng.random((200, 3)) < 0.3).astype(int)
+    noisy = np.where(rng.random(y.shape) < 0.3, 1 - y, y)
+    assert paired_bootstrap_delta(y, noisy, noisy, n=50) == (0.0, 0.0, 0.0)
+    delta, lo, hi = paired_bootstrap_delta(y, noisy, y, n=200)  # the second is perfect
+    assert delta > 0 and 0 < lo <= delta <= hi
+
+
+def test_recipe_study_compares_context_rows_with_their_twins(
+    tiny_encoder: Path, tiny_study_data: Path, tmp_path: Path
+) -> None:
+    from clausetag.training.recipes import main
+
+    argv = ["--data", str(tiny_study_data), "--encoder", str(tiny_encoder)]
+    assert main([*argv, "--rows", "tfidf-dev", "tfidf-dev-context", "-o", str(tmp_path)]) == 0
+    paired = json.loads((tmp_path / "recipes.json").read_text(encoding="utf-8"))["context_paired"]
+    assert list(paired) == ["tfidf-dev-context"] and paired["tfidf-dev-context"]["against"] == "tfidf-dev"
+    for part in ("all", "en", "lv"):
+        fig = paired["tfidf-dev-context"][part]
+        assert fig["ci95"][0] <= fig["delta"] <= fig["ci95"][1]
+    assert "| tfidf-dev-context | tfidf-dev |" in (tmp_path / "recipes.md").read_text(encoding="utf-8")

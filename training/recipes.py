@@ -70,7 +70,7 @@ from clausetag.inference.context import ContextRecipe
 from clausetag.inference.structure import record_places
 from clausetag.io import atomic_writer
 from clausetag.labels import resolve_label_set
-from clausetag.training.metrics import full_report
+from clausetag.training.metrics import full_report, paired_bootstrap_delta
 from clausetag.training.thresholds import POLICIES, choose_thresholds
 
 log = logging.getLogger(__name__)
@@ -523,6 +523,51 @@ def study(
     return [results[n] for n in rows]
 
 
+#: Each context row and the same recipe without context, compared unit by unit in the study.
+CONTEXT_TWINS = {
+    "tfidf-dev-heading": "tfidf-dev",
+    "tfidf-dev-context": "tfidf-dev",
+    "finetune-heading": "finetune-mean",
+    "finetune-context": "finetune-mean",
+    "ensemble-heading": "ensemble-ft",
+    "ensemble-context": "ensemble-ft",
+}
+#: The threshold policy of the paired comparison: the one ``clausetag train`` ships by default.
+PAIRED_POLICY = "global"
+
+
+def paired_table(results: Sequence[RowResult], bootstrap: int = 1000) -> tuple[str, dict[str, Any]]:
+    """Each context row against its twin without context: Δ macro-F1 with a paired 95% interval.
+
+    Overall and per language, at ``PAIRED_POLICY``, over the pooled held-out units of the folds
+    both rows scored (the same units: a bootstrap resample draws the same units for both).
+    """
+    by_name = {r.name: r for r in results}
+    pairs = [(by_name[b], by_name[a]) for a, b in CONTEXT_TWINS.items() if a in by_name and b in by_name]
+    if not pairs:
+        return "", {}
+    lines = [
+        f"Context against none, paired bootstrap ({bootstrap} resamples of the held-out units), "
+        f"`{PAIRED_POLICY}` thresholds: Δ macro-F1 [95% interval]",
+        "",
+        "| row | against | Δ all | Δ EN | Δ LV |",
+        "|---|---|---|---|---|",
+    ]
+    data: dict[str, Any] = {}
+    for base, ctx in pairs:
+        pred_a = (base.proba >= base.cuts(PAIRED_POLICY)).astype(int)
+        pred_b = (ctx.proba >= ctx.cuts(PAIRED_POLICY)).astype(int)
+        langs = np.asarray(base.langs)
+        cells, data[ctx.name] = [], {"against": base.name}
+        for part in ("all", "en", "lv"):
+            mask = np.ones(len(langs), bool) if part == "all" else langs == part
+            d, lo, hi = paired_bootstrap_delta(base.y_true[mask], pred_a[mask], pred_b[mask], bootstrap)
+            data[ctx.name][part] = {"delta": d, "ci95": [lo, hi]}
+            cells.append(f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]")
+        lines.append(f"| {ctx.name} | {base.name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines), data
+
+
 def table(results: Sequence[RowResult], labels: Sequence[str]) -> tuple[str, dict[str, Any]]:
     """Markdown table (row × policy, macro-F1 EN / LV) and the full figures."""
     lines = [
@@ -595,6 +640,8 @@ def main(argv: list[str]) -> int:
         args.folds,
     )
     md, data = table(results, labels)
+    paired_md, paired = paired_table(results)
+    md = f"{md}\n\n{paired_md}" if paired_md else md
     n_auth = len(authored_documents(units))
     held = ", ".join(args.folds or real)
     header = f"{len(units)} units, {n_auth} authored policies, LODO over real documents {held}"
@@ -602,7 +649,13 @@ def main(argv: list[str]) -> int:
         fh.write(f"# clausetag recipe study\n\n{header}\n\n{md}\n")
     with atomic_writer(args.output / "recipes.json") as fh:
         json.dump(
-            {"units": len(units), "authored_policies": n_auth, "folds": args.folds or real, "rows": data},
+            {
+                "units": len(units),
+                "authored_policies": n_auth,
+                "folds": args.folds or real,
+                "rows": data,
+                "context_paired": paired,
+            },
             fh,
             indent=2,
         )
