@@ -17,6 +17,12 @@ Variants (rows), each from one model directory:
                        (``export-onnx --trim-vocab --quantize int8-all``)
 =====================  ==========================================================
 
+``--context heading+previous`` runs each variant twice: as it is, and as ``<variant>+ctx``,
+a copy whose ``config.json`` records that context recipe, tagging every unit with its
+place in its document (section path, previous unit; at most ``--context-max-tokens``).
+The weights are the same, so the pair shows what reading context costs per unit
+(its decisions are not a context model's, so those rows have no macro-F1 or parity).
+
 The ONNX variants are exported into ``--work`` (once; ``--fresh`` redoes it), never
 into ``DIR``. Each variant runs in a fresh subprocess, so that import, load time
 and peak memory (RSS high-water mark) belong to it alone; then one more fresh
@@ -108,6 +114,31 @@ def _link_model(model: Path, dest: Path) -> None:
             (dest / item.name).symlink_to(item.resolve())
 
 
+def with_context(variant: Path, dest: Path, recipe: str, max_tokens: int) -> Path:
+    """``variant`` as a model that reads ``recipe``: its files linked, its config recording the recipe.
+
+    The weights are the variant's own (a context-free model's), so decisions differ from a model
+    trained with context, but the work per unit, which is what these rows measure, is the same.
+    """
+    from clausetag.inference.context import CONFIG_KEY, ContextRecipe
+
+    dest.mkdir(parents=True, exist_ok=True)
+    for item in variant.iterdir():
+        if item.name != "config.json" and not (dest / item.name).exists():
+            (dest / item.name).symlink_to(item.resolve())
+    config = json.loads((variant / "config.json").read_text(encoding="utf-8"))
+    config[CONFIG_KEY] = ContextRecipe(reads=recipe, max_tokens=max_tokens).to_config()
+    (dest / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+    return dest
+
+
+def unit_contexts(units: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each unit's place in its document (section path, previous unit), as JSON for the worker."""
+    from clausetag.inference.structure import record_places
+
+    return [{"section": list(p.section), "previous": p.context.previous} for p in record_places(units)]
+
+
 def prepare(model: Path, work: Path, needed: set[str], fresh: bool) -> dict[str, Path]:
     """The directory of each variant, exporting (in a subprocess, to keep torch out of here) once."""
     dirs = {"model": model}
@@ -147,8 +178,14 @@ def flops_per_unit(config: dict[str, Any], n: int, labels: int) -> float:
     return layers * per_layer + 2 * (d * d + d * labels)
 
 
-def worker(backend: str, model: str, texts_file: str, batch_size: int, repeat: int) -> dict[str, Any]:
-    """Runs in its own process: load, warm up, time ``repeat`` passes, report the best."""
+def worker(
+    backend: str, model: str, texts_file: str, batch_size: int, repeat: int, contexts_file: str | None = None
+) -> dict[str, Any]:
+    """Runs in its own process: load, warm up, time ``repeat`` passes, report the best.
+
+    With ``contexts_file`` each unit is tagged with its place (section path, previous unit), as
+    ``tag_document`` and JSONL ``predict`` pass it; a model that reads no context ignores it.
+    """
     t0 = time.perf_counter()
     from clausetag.inference import ClauseClassifier
 
@@ -156,12 +193,14 @@ def worker(backend: str, model: str, texts_file: str, batch_size: int, repeat: i
     clf = ClauseClassifier.from_pretrained(model, backend=backend)
     load_s = time.perf_counter() - t1
     texts = json.loads(Path(texts_file).read_text(encoding="utf-8"))
-    clf.predict_proba(texts[:batch_size], batch_size=batch_size)  # warm-up: allocations, kernels
+    contexts = json.loads(Path(contexts_file).read_text(encoding="utf-8")) if contexts_file else None
+    warm = contexts[:batch_size] if contexts else None  # warm-up: allocations, kernels
+    clf.predict_proba(texts[:batch_size], batch_size=batch_size, contexts=warm)
     best = float("inf")
     proba = None
     for _ in range(repeat):
         start = time.perf_counter()
-        proba = clf.predict_proba(texts, batch_size=batch_size)
+        proba = clf.predict_proba(texts, batch_size=batch_size, contexts=contexts)
         best = min(best, time.perf_counter() - start)
     assert proba is not None
     return {
@@ -177,17 +216,21 @@ def worker(backend: str, model: str, texts_file: str, batch_size: int, repeat: i
     }
 
 
-def work_of(model: Path, texts: list[str], batch_size: int) -> dict[str, float]:
+def work_of(
+    model: Path, texts: list[str], batch_size: int, contexts: list[dict[str, Any]] | None = None
+) -> dict[str, float]:
     """Tokens and GFLOP (useful, and executed with padding) of tagging ``texts`` with ``model``.
 
     Counted here, not in the worker, so that the worker's peak RSS is inference alone.
     """
     from clausetag.inference import ModelDir
-    from clausetag.inference.tokenize import BatchTokenizer
+    from clausetag.inference.context import as_context
 
     md = ModelDir.open(model)
-    tokenizer = BatchTokenizer(md.path / "tokenizer.json", md.max_length, md.text_prefix)
-    lengths = sorted((len(t) for t in tokenizer.encode_ids(texts)), reverse=True)
+    tokenizer = md.batch_tokenizer()  # the model's prefix, max length and context budget
+    recipe = md.context
+    rendered = [recipe.render(as_context(c)) for c in contexts] if contexts and recipe.active else None
+    lengths = sorted((len(t) for t in tokenizer.encode_ids(texts, rendered)), reverse=True)
     labels = len(md.labels)
     useful = sum(flops_per_unit(md.config, n, labels) for n in lengths)
     executed = 0.0
@@ -197,9 +240,12 @@ def work_of(model: Path, texts: list[str], batch_size: int) -> dict[str, float]:
     return {"tokens": sum(lengths), "useful_gflop": useful / 1e9, "executed_gflop": executed / 1e9}
 
 
-def run_worker(backend: str, model: Path, args: argparse.Namespace, texts_file: str) -> dict[str, Any]:
+def run_worker(
+    backend: str, model: Path, args: argparse.Namespace, texts_file: str, contexts_file: str | None = None
+) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--worker", backend, "--model", str(model), "--texts", texts_file]
     cmd += ["--batch-size", str(args.batch_size), "--repeat", str(args.repeat)]
+    cmd += ["--contexts", contexts_file] if contexts_file else []
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         sys.exit(f"{backend} on {model} failed:\n{done.stderr[-3000:]}")
@@ -330,6 +376,7 @@ def tables(results: dict[str, dict[str, Any]], n: int, which: str, peak: dict[st
     for name, r in results.items():
         speed = f"{r['units_per_s'] / base:.2f}×" if base else "–"
         par = r.get("parity")
+        f1 = "–" if r["macro_f1"] is None else f"{r['macro_f1']:.4f}"
         cells = (
             f"{par['decisions_same'] * 100:.2f}% | {par['mean_dp']:.4f} | {par['max_dp']:.3f}"
             if par
@@ -337,7 +384,7 @@ def tables(results: dict[str, dict[str, Any]], n: int, which: str, peak: dict[st
         )
         lines.append(
             f"| {name} | {r['units_per_s']:.1f} | {speed} | {r['load_s']:.2f} | {r['cold_s']:.2f} "
-            f"| {r['peak_mb']:.0f} | {r['file_mb']:.1f} | {r['macro_f1']:.4f} | {cells} |"
+            f"| {r['peak_mb']:.0f} | {r['file_mb']:.1f} | {f1} | {cells} |"
         )
     fp32, int8 = peak.get("fp32_gflops"), peak.get("int8_gops")
     lines += [
@@ -390,7 +437,14 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=1, help="timed passes per variant (best counts)")
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset")
+    parser.add_argument(
+        "--context",
+        choices=("heading", "heading+previous"),
+        help="also run each variant as a model reading this context (rows <variant>+ctx)",
+    )
+    parser.add_argument("--context-max-tokens", type=int, default=24, help="the context's token cap")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--contexts", help=argparse.SUPPRESS)
     parser.add_argument("--peak", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--texts", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -400,7 +454,8 @@ def main() -> int:
     if not args.model:
         parser.error("--model is required")
     if args.worker:
-        print(json.dumps(worker(args.worker, args.model, args.texts, args.batch_size, args.repeat)))
+        out = worker(args.worker, args.model, args.texts, args.batch_size, args.repeat, args.contexts)
+        print(json.dumps(out))
         return 0
     names = args.variants.split(",")
     unknown = [x for x in names if x not in VARIANTS]
@@ -418,24 +473,43 @@ def main() -> int:
         Path(texts_file).write_text(json.dumps([u["text"] for u in units], ensure_ascii=False))
         if "torch_fp32" not in names:  # parity needs the torch reference all the same
             reference = run_worker("torch", model, args, texts_file)
-        for name in names:
-            key, backend = VARIANTS[name]
-            out = run_worker(backend, dirs[key], args, texts_file)
+        contexts_file = str(Path(tmp) / "contexts.json")
+        contexts = unit_contexts(units)
+        Path(contexts_file).write_text(json.dumps(contexts, ensure_ascii=False))
+        runs = [(name, dirs[VARIANTS[name][0]], None) for name in names]
+        if args.context:  # each variant again, reading its units' context: the cost of context
+            runs = [
+                run
+                for name, where, _ in runs
+                for run in (
+                    (name, where, None),
+                    (
+                        f"{name}+ctx",
+                        with_context(where, work / "ctx" / where.name, args.context, args.context_max_tokens),
+                        contexts_file,
+                    ),
+                )
+            ]
+        for name, where, ctx_file in runs:
+            backend = VARIANTS[name.removesuffix("+ctx")][1]
+            out = run_worker(backend, where, args, texts_file, ctx_file)
             if name == "torch_fp32":
                 reference = out
             assert reference is not None
             row = {k: out[k] for k in ("units_per_s", "seconds", "load_s", "peak_mb", "threads")}
-            row["macro_f1"] = macro_f1_of(units, out["labels"], out["pred"])
-            row["file_mb"] = file_mb(dirs[key], backend)
-            row["cold_s"] = cold_start(backend, dirs[key], Path(tmp))
-            if name != "torch_fp32":
+            # A +ctx row runs context-free weights on context: its cost is real, its decisions are not.
+            row["macro_f1"] = None if ctx_file else macro_f1_of(units, out["labels"], out["pred"])
+            row["file_mb"] = file_mb(where, backend)
+            row["cold_s"] = cold_start(backend, where, Path(tmp))
+            if name != "torch_fp32" and not ctx_file:
                 row["parity"] = parity(out, reference, [u["lang"] for u in units])
             results[name] = row
             print(f"{name}: {json.dumps({k: v for k, v in row.items() if k != 'parity'})}", file=sys.stderr)
     # Counted after the workers ran: a child inherits its parent's RSS high-water mark across
     # fork and exec (Linux keeps it in the signal struct), so the parent stays small until then.
-    for name in names:
-        results[name] |= work_of(dirs[VARIANTS[name][0]], [u["text"] for u in units], args.batch_size)
+    for name, where, ctx_file in runs:
+        texts = [u["text"] for u in units]
+        results[name] |= work_of(where, texts, args.batch_size, contexts if ctx_file else None)
     print(
         json.dumps({"units": len(units), "peak": peak, "results": results}, indent=2)
         if args.json
