@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 MODEL ?= models/clausetag-me5-small
 SEED_POLICY ?= ../shared/seeds/004_7fa315c489c92b41.txt
 
-.PHONY: install encoder demo test lint experiments clean
+.PHONY: install encoder demo test lint experiments clean labelstudio
 
 $(BIN)/clausetag: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,18 @@ demo: encoder
 	else $(BIN)/clausetag train --output_dir $(MODEL) --overwrite; fi
 	$(BIN)/clausetag predict --model $(MODEL) $(SEED_POLICY) --output runs/demo_predictions.jsonl
 	$(BIN)/clausetag report --model $(MODEL) $(SEED_POLICY)
+
+# Label Studio in a venv of its own (its pins clash with ours): the annotation round-trip test
+# (tests/test_labelstudio.py) starts it on 127.0.0.1 and drives it with label-studio-sdk.
+LS_VENV ?= .venv-labelstudio
+$(LS_VENV)/bin/label-studio:
+	$(PYTHON) -m venv $(LS_VENV)
+	$(LS_VENV)/bin/pip install -q --upgrade pip
+	# label-studio-sdk comes with it; sentry-sdk 3 rejects the options label-studio 1.23 passes it.
+	$(LS_VENV)/bin/pip install -q label-studio==1.23.2 'sentry-sdk<3'
+	touch $@
+
+labelstudio: $(LS_VENV)/bin/label-studio
 
 lint: install
 	$(BIN)/ruff check .

@@ -32,7 +32,14 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
     ),
     "predict": ("clausetag.inference.cli", "predict_main", "", "tag policies or JSONL units"),
     "report": ("clausetag.inference.cli", "report_main", "", "GDPR Art. 13 coverage report"),
+    "annotate": (
+        "clausetag.inference.annotate",
+        "main",
+        "",
+        "pre-annotated tasks for Label Studio, doccano or Argilla",
+    ),
     "export-onnx": ("clausetag.inference.export", "main", "export", "write onnx/model.onnx"),
+    "push-to-hub": ("clausetag.inference.hub", "main", "hub", "upload a model directory to the HF Hub"),
 }
 
 # Third-party modules whose absence means "install an extra", mapped to that extra.
@@ -50,6 +57,7 @@ _EXTRA_OF_MODULE = {
     "onnx": "export",
     "onnxscript": "export",
     "selectolax": "html",
+    "huggingface_hub": "hub",
 }
 
 

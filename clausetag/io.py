@@ -708,10 +708,16 @@ def iter_jsonl(
     file without bisecting it. ``hint`` is what a size refusal suggests.
     """
     p = Path(path)
-    data = read_bytes(p, max_bytes, hint)
+    yield from iter_jsonl_bytes(read_bytes(p, max_bytes, hint), str(p), required)
+
+
+def iter_jsonl_bytes(
+    data: bytes, name: str, required: tuple[str, ...] = ("text",)
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``iter_jsonl`` over bytes already read (a member of a zip file); messages name ``name``:line."""
     any_record = False
     for lineno, raw in enumerate(data.split(b"\n"), start=1):
-        where = f"{p}:{lineno}"
+        where = f"{name}:{lineno}"
         line = decode_text(raw, where).strip()
         if not line:
             continue
@@ -719,4 +725,4 @@ def iter_jsonl(
         any_record = True
         yield lineno, rec
     if not any_record:
-        raise ClausetagError(f"{p}: the file holds no records")
+        raise ClausetagError(f"{name}: the file holds no records")

@@ -9,6 +9,7 @@ the corpus's own values only for the bundled corpus.
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import unicodedata
@@ -20,7 +21,7 @@ from typing import Any, TypedDict
 import numpy as np
 
 from clausetag.errors import ClausetagError
-from clausetag.io import iter_jsonl
+from clausetag.io import atomic_writer, iter_jsonl
 from clausetag.labels import DEFAULT_LABELS, EXCLUSIVE_LABEL
 from clausetag.languages import lang_problem
 
@@ -48,6 +49,8 @@ class CorpusUnit(TypedDict, total=False):
     note: str
     # where the unit was read from, for error messages; never written back
     _where: str
+    # the --extra_train_file it came from (``extend_units``); never written back
+    _extra: str
 
 
 #: The former name, kept for code written against it.
@@ -324,6 +327,26 @@ def _where(u: CorpusUnit) -> str:
     return u.get("_where", str(u.get("id")))
 
 
+#: What a refusal of invalid units suggests (``check_units``).
+VALIDATE_HINT = (
+    "run `clausetag data validate` for the full list; a different label scheme "
+    "goes in --labels FILE or a labels.json beside the data"
+)
+
+
+def check_units(
+    units: Sequence[CorpusUnit], labels: Sequence[str], bundled: bool = False, hint: str = VALIDATE_HINT
+) -> list[Problem]:
+    """Refuse units with any problem (``validate_units``) in one message; returns the warnings."""
+    found = validate_units(units, labels, bundled=bundled)
+    problems = [p for p in found if not p.warning]
+    if problems:
+        shown = "\n  ".join(str(p) for p in problems[:20])
+        more = f"\n  … and {len(problems) - 20} more" if len(problems) > 20 else ""
+        raise ClausetagError(f"{len(problems)} problem(s) in the data:\n  {shown}{more}\n({hint})")
+    return [p for p in found if p.warning]
+
+
 def load_units(
     path: str | Path | None = None,
     labels: Sequence[str] | None = None,
@@ -332,16 +355,31 @@ def load_units(
     """Load a corpus (directory or JSONL); with ``labels``, refuse invalid units."""
     units = _read(corpus_files(path))
     if validate and labels is not None:
-        problems = [p for p in validate_units(units, labels, bundled=is_bundled(path)) if not p.warning]
-        if problems:
-            shown = "\n  ".join(str(p) for p in problems[:20])
-            more = f"\n  … and {len(problems) - 20} more" if len(problems) > 20 else ""
-            raise ClausetagError(
-                f"{len(problems)} problem(s) in the data:\n  {shown}{more}\n"
-                "(run `clausetag data validate` for the full list; a different label scheme "
-                "goes in --labels FILE or a labels.json beside the data)"
-            )
+        check_units(units, labels, bundled=is_bundled(path))
     return units
+
+
+def extend_units(
+    units: Sequence[CorpusUnit], paths: Sequence[str | Path], labels: Sequence[str]
+) -> list[CorpusUnit]:
+    """``units`` and the units of each of ``paths`` (``train --extra_train_file``), checked together.
+
+    Each added unit records its file in ``_extra`` (never written back), so the model card
+    can count them; an id or a text given twice across the files is refused like one
+    corpus's would be.
+    """
+    combined = list(units)
+    for path in paths:
+        combined += [{**u, "_extra": str(path)} for u in load_units(path, labels)]
+    check_units(combined, labels)
+    return combined
+
+
+def write_units(path: str | Path, units: Iterable[CorpusUnit]) -> None:
+    """Units as corpus JSONL, one per line, written atomically (bookkeeping fields left out)."""
+    with atomic_writer(path) as fh:
+        for u in units:
+            fh.write(json.dumps(public(u), ensure_ascii=False) + "\n")
 
 
 def public(unit: CorpusUnit) -> dict[str, Any]:

@@ -32,9 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from clausetag.data.corpus import CorpusUnit, public
+from clausetag.data.corpus import CorpusUnit, write_units
 from clausetag.errors import ClausetagError
-from clausetag.io import atomic_writer, read_text, write_json
+from clausetag.io import read_text, write_json
 from clausetag.labels import DEFAULT_LABELS, LABELS_FILE
 
 #: OPP-115's ten categories, in the order of Wilson et al. (2016), Table 2.
@@ -491,12 +491,6 @@ def check_destination(paths: Iterable[Path], overwrite: bool) -> None:
                 f"{folder} holds other data ({', '.join(others[:3])}) that the {LABELS_FILE} written "
                 "there would relabel: write OPP-115 to a folder of its own"
             )
-
-
-def write_units(path: Path, units: Sequence[CorpusUnit]) -> None:
-    with atomic_writer(path) as fh:
-        for u in units:
-            fh.write(json.dumps(public(u), ensure_ascii=False) + "\n")
 
 
 def import_main(args: argparse.Namespace) -> int:

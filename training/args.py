@@ -84,6 +84,14 @@ class DataArguments:
         default=str(DEFAULT_CORPUS_DIR),
         metadata={"help": "Corpus directory or JSONL with text, lang, labels (default: bundled corpus)."},
     )
+    extra_train_file: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "More corpus-format units (a JSONL or folder, e.g. from `clausetag data import`) added "
+            "to --train_file instead of replacing it; repeatable. Documents stay whole in the splits.",
+            "action": "extend",
+        },
+    )
     dev_file: str | None = field(
         default=None,
         metadata={"help": "JSONL for dev (early stopping, thresholds). Default: hold out documents."},
@@ -112,6 +120,24 @@ class DataArguments:
         if not isinstance(self.dev_fraction, int | float) or not 0.0 < self.dev_fraction < 1.0:
             _refuse("dev_fraction", f"must be between 0 and 1, not {self.dev_fraction!r}")
         _check_whole("max_length", self.max_length, 1)
+        if self.extra_train_file is not None:
+            self.extra_train_file = _check_extra_files(self.extra_train_file, self.train_file)
+
+
+def _check_extra_files(files: Any, train_file: str) -> list[str]:
+    """``--extra_train_file``: existing files or folders, none given twice, none the train file."""
+    files = [files] if isinstance(files, str) else files
+    if not isinstance(files, list) or not all(isinstance(f, str) and f.strip() for f in files):
+        _refuse("extra_train_file", f"must name files, not {files!r}")
+    seen = {os.path.realpath(train_file): "--train_file"}
+    for f in files:
+        if not Path(f).exists():
+            _refuse("extra_train_file", f"{f}: no such file or directory")
+        key = os.path.realpath(f)
+        if key in seen:
+            _refuse("extra_train_file", f"{f}: given twice (also {seen[key]})")
+        seen[key] = f
+    return list(files)
 
 
 @dataclass

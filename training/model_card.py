@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,29 +12,22 @@ from typing import Any
 
 import clausetag
 from clausetag.data.corpus import CorpusUnit
+from clausetag.inference import card as cards
 from clausetag.inference.ngram import NgramMember
 from clausetag.models.encoder import base_model_id
 from clausetag.training.args import ClausetagTrainingArguments, DataArguments, ModelArguments
 
+#: The body before clausetag's generated sections; the YAML header is ``inference.card``'s.
 TEMPLATE = """\
----
-language:
-{languages}
-license: mit
-library_name: transformers
-pipeline_tag: text-classification
-tags: [clausetag, privacy-policy, gdpr, multi-label]
-base_model: {base_model}
----
-
 # clausetag model: {name}
 
 Multi-label GDPR clause tagger for privacy-policy units ({language_list}), fine-tuned from \
 `{base_model}` with clausetag {version}. Load it with \
-`clausetag.inference.ClauseClassifier.from_pretrained(dir)` (uses the thresholds saved in \
-`thresholds.json` and the n-gram member in `ngram/`, if any) or \
-`transformers.pipeline('text-classification', model=dir, top_k=None)` (raw \
-sigmoid scores).
+`clausetag.inference.ClauseClassifier.from_pretrained(dir)` or, after `import clausetag`, \
+`transformers.pipeline("clausetag", model=dir)`: both apply the thresholds saved in \
+`thresholds.json` and the n-gram member in `ngram/`, if any; \
+`transformers.pipeline("text-classification", model=dir, top_k=None)` gives the \
+transformer's raw sigmoid scores.
 
 ## Results
 
@@ -47,7 +41,7 @@ sigmoid scores).
 
 - data: `{train_file}` — {n_train} train units, {n_dev} dev units (dev documents: {dev_docs}; \
 translations stay with their originals)
-- thresholds: {threshold_policy} on the dev units (the table above gives each label's dev support)
+{extra}- thresholds: {threshold_policy} on the dev units (the table above gives each label's dev support)
 - pooling: {pooling}; input prefix: {prefix!r}
 - ensemble: {ensemble}
 - loss: {loss}; head init: {head_init}; embeddings frozen: {freeze_embeddings}; max length: {max_length}
@@ -55,9 +49,6 @@ translations stay with their originals)
 contrastive stage: {contrastive}
 - wall time: {minutes:.1f} min on {cpus} CPU cores
 - versions: {versions}
-
-Intended use: research on privacy-policy transparency (EN/LV). It labels what a sentence says, not \
-whether a policy complies with the GDPR.
 """
 
 RESULTS_TEMPLATE = """\
@@ -125,7 +116,7 @@ def _ensemble(result: TrainResult) -> str:
     return (
         f"scores = {1 - w:.1f} × transformer + {w:.1f} × TF-IDF member (`ngram/`: word 1–2-grams and "
         "character 2–5-grams, one logistic regression per label; weight chosen on dev). "
-        "`transformers.pipeline` gives the transformer's scores alone"
+        '`transformers.pipeline("text-classification")` gives the transformer\'s scores alone'
     )
 
 
@@ -137,6 +128,19 @@ def _label_rows(result: TrainResult) -> str:
     return "\n".join(rows)
 
 
+def _extra_files(data_args: DataArguments, train: Sequence[CorpusUnit], dev: Sequence[CorpusUnit]) -> str:
+    """The ``--extra_train_file`` line: each file with its units and documents in train and dev."""
+    if not data_args.extra_train_file:
+        return ""
+    parts = []
+    for name in data_args.extra_train_file:
+        n_train = sum(u.get("_extra") == name for u in train)
+        n_dev = sum(u.get("_extra") == name for u in dev)
+        docs = {u["doc"] for u in [*train, *dev] if u.get("_extra") == name}
+        parts.append(f"`{name}` ({n_train} train, {n_dev} dev units from {len(docs)} documents)")
+    return f"- extra data, added to the above (its counts include them): {'; '.join(parts)}\n"
+
+
 def model_card(
     result: TrainResult,
     data_args: DataArguments,
@@ -145,18 +149,21 @@ def model_card(
     train: Sequence[CorpusUnit],
     dev: Sequence[CorpusUnit],
 ) -> str:
-    """A Hugging Face model card: metadata header, per-language results, how it was made."""
+    """A Hugging Face model card: metadata header, per-language results, how it was made, and
+    clausetag's sections (labels, decisions, use, training data and licences, limits:
+    ``inference.card``; ``clausetag push-to-hub --lodo`` adds the LODO ``model-index``)."""
     langs = sorted({u["lang"] for u in [*train, *dev]})
     results = _results("dev", result.dev_report) + _results("test", result.test_report)
-    return TEMPLATE.format(
-        languages="\n".join(f"- {lang}" for lang in langs),
-        base_model=base_model_id(model_args.model_name_or_path),
+    facts = _facts(result, data_args, model_args, langs, train, dev)
+    body = TEMPLATE.format(
+        base_model=facts.base_model,
         name=Path(result.output_dir).name,
         language_list=", ".join(langs),
         version=clausetag.__version__,
         results=results,
         label_rows=_label_rows(result),
         train_file=data_args.train_file,
+        extra=_extra_files(data_args, train, dev),
         n_train=len(train),
         n_dev=len(dev),
         dev_docs=", ".join(sorted({u["doc"] for u in dev})),
@@ -179,4 +186,40 @@ def model_card(
         minutes=result.train_seconds / 60,
         cpus=os.cpu_count(),
         versions=", ".join(f"{k} {v}" for k, v in versions().items()),
+    )
+    return cards.header_text(cards.metadata(facts)) + "\n" + body + "\n" + cards.generated_block(facts)
+
+
+def _facts(
+    result: TrainResult,
+    data_args: DataArguments,
+    model_args: ModelArguments,
+    langs: list[str],
+    train: Sequence[CorpusUnit],
+    dev: Sequence[CorpusUnit],
+) -> cards.CardFacts:
+    """What the card's generated sections say, from the training run itself."""
+    recipe = model_args.context_recipe
+    context = (
+        f"{recipe.reads} (at most {recipe.max_tokens} tokens, section path depth {recipe.path_depth})"
+        if recipe.active
+        else "none"
+    )
+    return cards.CardFacts(
+        name=Path(result.output_dir).name,
+        languages=langs,
+        labels=list(result.labels),
+        thresholds=[float(t) for t in result.thresholds],
+        threshold_method=f"{model_args.threshold_policy} on dev ({len(dev)} units, documents: "
+        f"{', '.join(sorted({u['doc'] for u in dev}))})",
+        base_model=base_model_id(model_args.model_name_or_path),
+        prefix=model_args.input_prefix,
+        pooling=model_args.pooling,
+        max_length=data_args.max_length,
+        context=context,
+        ngram_weight=result.ngram.weight if result.ngram is not None else None,
+        bundled_corpus=cards.is_bundled_corpus(data_args.train_file),
+        train_file=str(data_args.train_file or ""),
+        sources=dict(Counter(str(u.get("source", "seed")) for u in [*train, *dev] if not u.get("_extra"))),
+        extra_files=[str(x) for x in getattr(data_args, "extra_train_file", None) or []],
     )

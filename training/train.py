@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer, set_seed
 
-from clausetag.data.corpus import CorpusUnit, label_matrix, load_units, split_by_document
+from clausetag.data.corpus import CorpusUnit, extend_units, label_matrix, load_units, split_by_document
 from clausetag.data.dataset import to_dataset
 from clausetag.errors import ClausetagError
 from clausetag.inference.context import ContextRecipe, record_contexts
@@ -82,6 +82,8 @@ def load_splits(data_args: DataArguments, seed: int) -> Splits:
     """Labels, train, dev and (optional) test units, as the data arguments ask."""
     labels = resolve_label_set(data_args.train_file, data_args.labels)
     units = load_units(data_args.train_file, labels)
+    if data_args.extra_train_file:
+        units = extend_units(units, data_args.extra_train_file, labels)
     if data_args.dev_file:
         train, dev = units, load_units(data_args.dev_file, labels)
     else:
