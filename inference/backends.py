@@ -50,6 +50,17 @@ class TorchBackend:
         self.device = device
         self._torch = torch
 
+    @classmethod
+    def wrap(cls, model: object, device: str = "cpu") -> TorchBackend:
+        """A backend over a model that is loaded already (``pipeline("clausetag")``'s own)."""
+        import torch
+
+        backend = cls.__new__(cls)
+        backend.model = model
+        backend.device = device
+        backend._torch = torch
+        return backend
+
     def logits(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         torch = self._torch
         with torch.inference_mode():

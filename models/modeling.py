@@ -7,11 +7,14 @@ weight names of ``BertForSequenceClassification`` (``bert.*``, ``classifier.*``;
 the pooler's dense + tanh now read the mean vector instead of ``[CLS]``), so an
 E5 checkpoint loads into it unchanged and the saved model is plain safetensors.
 
-Its config has its own ``model_type`` (``clausetag-bert-mean``) so that a
-library that does not know it refuses the folder instead of silently reading
-``[CLS]``. Importing this module registers it with transformers' Auto classes::
+Its config (``clausetag.models.configuration``) has its own ``model_type``
+(``clausetag-bert-mean``) so that a library that does not know it refuses the
+folder instead of silently reading ``[CLS]``. Importing this module registers
+both with transformers' Auto classes; ``import clausetag`` arranges that for any
+program (``clausetag.transformers_hook``: as soon as transformers' Auto classes
+are imported), so no import of this module is needed to load a model directory::
 
-    import clausetag.models.modeling  # noqa: F401  (registers the mean-pooling head)
+    import clausetag
     from transformers import pipeline
     pipe = pipeline("text-classification", model="models/clausetag-me5-small", top_k=None)
 
@@ -24,24 +27,11 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from transformers import (
-    AutoConfig,
-    AutoModelForSequenceClassification,
-    BertConfig,
-    BertForSequenceClassification,
-)
+from transformers import AutoModelForSequenceClassification, BertForSequenceClassification
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-MODEL_TYPE = "clausetag-bert-mean"
-
-
-class BertMeanPoolConfig(BertConfig):
-    model_type = MODEL_TYPE
-
-    def __init__(self, text_prefix: str = "query: ", **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.text_prefix = text_prefix
-        self.pooling = "mean"
+from clausetag.models.configuration import MODEL_TYPE, BertMeanPoolConfig
+from clausetag.models.configuration import register as register_config
 
 
 class BertMeanPoolForSequenceClassification(BertForSequenceClassification):
@@ -82,7 +72,20 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
     return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
 
-AutoConfig.register(MODEL_TYPE, BertMeanPoolConfig, exist_ok=True)
-AutoModelForSequenceClassification.register(
-    BertMeanPoolConfig, BertMeanPoolForSequenceClassification, exist_ok=True
-)
+def register() -> None:
+    """Make ``AutoConfig`` and ``AutoModelForSequenceClassification`` read a mean-pooling model."""
+    register_config()
+    AutoModelForSequenceClassification.register(
+        BertMeanPoolConfig, BertMeanPoolForSequenceClassification, exist_ok=True
+    )
+
+
+register()
+
+__all__ = [
+    "MODEL_TYPE",
+    "BertMeanPoolConfig",
+    "BertMeanPoolForSequenceClassification",
+    "mean_pool",
+    "register",
+]
