@@ -26,7 +26,7 @@ from clausetag.inference import card as cards
 from clausetag.inference.hub import upload_plan
 
 RECIPES = REPO / "benchmarks" / "results" / "recipes-finetune-all-folds.json"
-DRAFT = REPO / "docs" / "drafts" / "hf-native.md"
+DRAFT = REPO / "docs" / "huggingface.md"
 #: Scores are rounded to 4 decimals (``ClauseClassifier._scores``); batches padded to other widths
 #: differ in the last float bits, so a score may round the other way.
 SCORE_TOLERANCE = 1.01e-4
