@@ -27,7 +27,6 @@ label. The units are checked with the corpus's own validator before anything is 
 from __future__ import annotations
 
 import argparse
-import itertools
 import logging
 import os
 import zipfile
@@ -36,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+from clausetag.data.agreement import agreement, agreement_lines
 from clausetag.data.corpus import CorpusUnit, check_units, write_units
 from clausetag.errors import ClausetagError
 from clausetag.io import (
@@ -291,57 +291,6 @@ def read_argilla(path: Path) -> list[Task]:
 
 
 READERS = {"labelstudio": read_labelstudio, "doccano": read_doccano, "argilla": read_argilla}
-
-
-# --------------------------------------------------------------------------- agreement
-
-
-def krippendorff_binary(values: Sequence[Sequence[int]]) -> float | None:
-    """Krippendorff's alpha for one yes/no label over units rated at least twice (None: no variation)."""
-    rated = [v for v in values if len(v) >= 2]
-    n = sum(len(v) for v in rated)
-    ones = sum(sum(v) for v in rated)
-    zeros = n - ones
-    if not zeros or not ones:
-        return None
-    disagree = sum(sum(v) * (len(v) - sum(v)) / (len(v) - 1) for v in rated)
-    return 1.0 - (n - 1) * disagree / (zeros * ones)
-
-
-def agreement(per_unit: Sequence[Sequence[frozenset[str]]], labels: Sequence[str]) -> dict[str, Any] | None:
-    """How far annotators agree on units that several labelled (one label set per annotator).
-
-    ``exact``: the share of units on which all label sets are equal; ``jaccard``: the mean
-    over pairs of annotators of |A ∩ B| / |A ∪ B|; ``alpha``: Krippendorff's alpha per
-    label (None where the label never varies), and its mean over the labels that have one.
-    """
-    shared = [sets for sets in per_unit if len(sets) >= 2]
-    if not shared:
-        return None
-    pairs = [(a, b) for sets in shared for a, b in itertools.combinations(sets, 2)]
-    alpha = {x: krippendorff_binary([[int(x in s) for s in sets] for sets in shared]) for x in labels}
-    known = [a for a in alpha.values() if a is not None]
-    return {
-        "units": len(shared),
-        "exact": sum(len(set(sets)) == 1 for sets in shared) / len(shared),
-        "jaccard": sum(len(a & b) / len(a | b) if a | b else 1.0 for a, b in pairs) / len(pairs),
-        "alpha": alpha,
-        "mean_alpha": sum(known) / len(known) if known else None,
-    }
-
-
-def agreement_lines(report: dict[str, Any], annotators: int) -> list[str]:
-    """The agreement report in words, for the command's summary."""
-    alpha = report["mean_alpha"]
-    lows = sorted((a, x) for x, a in report["alpha"].items() if a is not None and a < 1)[:3]
-    low = "; lowest: " + ", ".join(f"{x} {a:.2f}" for a, x in lows) if lows else ""
-    lines = [
-        f"agreement on {report['units']} units labelled by 2+ of {annotators} annotators: "
-        f"all agree on {report['exact']:.0%}, mean pairwise Jaccard {report['jaccard']:.2f}",
-    ]
-    if alpha is not None:
-        lines.append(f"Krippendorff's alpha (mean over labels that vary) {alpha:.2f}{low}")
-    return lines
 
 
 # --------------------------------------------------------------------------- units

@@ -18,7 +18,8 @@ import pytest
 from helpers import REPO
 
 from clausetag.cli import main as cli
-from clausetag.data.annotations import agreement, annotated_units, import_annotations, krippendorff_binary
+from clausetag.data.agreement import agreement, krippendorff_binary
+from clausetag.data.annotations import annotated_units, import_annotations
 from clausetag.errors import ClausetagError
 from clausetag.inference.annotate import Candidate, choose, confidence, default_cap, label_hints
 from clausetag.labels import DEFAULT_LABELS
