@@ -106,11 +106,11 @@ def load_units(corpus: Path, seeds: Path | None, which: str) -> list[dict[str, A
 # --------------------------------------------------------------------------- preparing variants
 
 
-def _link_model(model: Path, dest: Path) -> None:
-    """A folder of symlinks to ``model``'s files, without its onnx/: exports go here, not there."""
+def _link_model(model: Path, dest: Path, skip: str = "onnx") -> None:
+    """A folder of symlinks to ``model``'s files but ``skip`` (its onnx/: exports go here, not there)."""
     dest.mkdir(parents=True, exist_ok=True)
     for item in model.iterdir():
-        if item.name != "onnx" and not (dest / item.name).exists():
+        if item.name != skip and not (dest / item.name).exists():
             (dest / item.name).symlink_to(item.resolve())
 
 
@@ -122,10 +122,7 @@ def with_context(variant: Path, dest: Path, recipe: str, max_tokens: int) -> Pat
     """
     from clausetag.inference.context import CONFIG_KEY, ContextRecipe
 
-    dest.mkdir(parents=True, exist_ok=True)
-    for item in variant.iterdir():
-        if item.name != "config.json" and not (dest / item.name).exists():
-            (dest / item.name).symlink_to(item.resolve())
+    _link_model(variant, dest, skip="config.json")
     config = json.loads((variant / "config.json").read_text(encoding="utf-8"))
     config[CONFIG_KEY] = ContextRecipe(reads=recipe, max_tokens=max_tokens).to_config()
     (dest / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")

@@ -57,8 +57,7 @@ def main() -> int:
     rows = {n: r for n in MEMBERS if (r := stored_row(args.folds, n, outer, labels)) is not None}
     for name, (a, b) in recipes.ENSEMBLES.items():
         if a in rows and b in rows:
-            folds = [recipes._ensemble_fold((rows[a], rows[b]), k) for k in range(len(outer))]
-            rows[name] = recipes.RowResult(name, 0.0, rows[a].y_true, rows[a].langs, folds)
+            rows[name] = recipes.run_row(name, units, labels, ensemble_of=(rows[a], rows[b]))
     table, _ = recipes.paired_table(list(rows.values()), args.bootstrap)
     print(table or "no row with its twin in these folds")
     return 0
