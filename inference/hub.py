@@ -204,9 +204,11 @@ def push(
 ) -> str:
     """Upload the plan of ``folder`` (its README.md as ``card_text``) as one commit; the commit's URL."""
     import httpx
-    from huggingface_hub import CommitOperationAdd, HfApi
+    from huggingface_hub import CommitOperationAdd, HfApi, constants
     from huggingface_hub.errors import HfHubHTTPError
 
+    if constants.is_offline_mode():
+        raise ClausetagError("HF_HUB_OFFLINE is set: an upload needs the Hub; unset it (or use --dry-run)")
     plan = upload_plan(folder)
     api = HfApi(endpoint=endpoint, token=token)
     operations = [

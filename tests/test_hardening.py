@@ -834,7 +834,12 @@ def test_check_address_is_bounded_however_long_a_connection_hangs(monkeypatch: p
     from clausetag.inference import ray as engine
 
     monkeypatch.setattr(engine, "_CONNECT_TIMEOUT_S", 0.3)
-    monkeypatch.setattr(engine.socket, "create_connection", lambda *a, **k: time.sleep(30))  # DNS that hangs
+
+    def hang(*_: object, **__: object) -> None:  # DNS that hangs, then fails (the thread ends quietly)
+        time.sleep(30)
+        raise OSError("timed out")
+
+    monkeypatch.setattr(engine.socket, "create_connection", hang)
     started = time.perf_counter()
     with pytest.raises(
         ClausetagError, match=r"--address slow\.example:6379: no Ray cluster answers there \(timed out"

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import huggingface_hub.constants
 import numpy as np
 import pytest
 from helpers import REPO, SEEDS, train_tiny_model
@@ -367,10 +368,14 @@ def test_upload_plan_is_the_whole_directory_and_nothing_else(exported: Path, tmp
 
 
 def test_push_to_hub_uploads_the_directory_to_a_local_hub_stand_in(
-    exported: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    exported: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     folder = tmp_path / "m"
     shutil.copytree(exported, folder)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # as CI runs (HF_HUB_OFFLINE=1)
+    assert cli(["push-to-hub", str(folder), "me/clausetag-tiny", "--token", "t"]) == 2
+    assert "HF_HUB_OFFLINE is set" in capsys.readouterr().err
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
     with HubStandIn() as hub:
         args = [
             "push-to-hub",
@@ -426,7 +431,7 @@ def test_readme_draft_snippets_run_as_written(exported: Path, tmp_path: Path) ->
     has_optimum = importlib.util.find_spec("optimum") is not None
     with HubStandIn() as hub:
         env = {
-            **os.environ,
+            **{k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"},  # CI sets it
             "HF_ENDPOINT": hub.url,
             "HF_TOKEN": hub.token,
             "HF_HOME": str(tmp_path / "hf-home"),
