@@ -40,6 +40,7 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
     ),
     "export-onnx": ("clausetag.inference.export", "main", "export", "write onnx/model.onnx"),
     "push-to-hub": ("clausetag.inference.hub", "main", "hub", "upload a model directory to the HF Hub"),
+    "serve": ("clausetag.inference.service.server", "serve_main", "serve", "HTTP service and web page"),
 }
 
 # Third-party modules whose absence means "install an extra", mapped to that extra.
@@ -58,6 +59,12 @@ _EXTRA_OF_MODULE = {
     "onnxscript": "export",
     "selectolax": "html",
     "huggingface_hub": "hub",
+    "fastapi": "serve",
+    "starlette": "serve",
+    "uvicorn": "serve",
+    "multipart": "serve",
+    "python_multipart": "serve",
+    "spacy": "spacy",
 }
 
 

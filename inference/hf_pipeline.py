@@ -145,7 +145,7 @@ class ClausetagPipeline(ChunkPipeline):
             (ids,) = clf.tokenizer.encode_ids([text], rendered)
             yield self._chunk(ids, text, rendered[0] if rendered else None, None, True)
             return
-        from clausetag.inference.segment import segment_places
+        from clausetag.inference.segment import segment_places, unit_place
 
         units, places = segment_places(check_text(inputs), lang=lang)
         if not units:  # a chunked pipeline needs one chunk per input: this one is dropped
@@ -155,15 +155,8 @@ class ClausetagPipeline(ChunkPipeline):
         rendered = clf.render_contexts(texts, [p.context for p in places])
         token_ids = clf.tokenizer.encode_ids(texts, rendered)
         for i, (u, place, ids) in enumerate(zip(units, places, token_ids, strict=True)):
-            unit = {
-                "index": i,
-                "start": u.start,
-                "end": u.end,
-                "kind": place.kind,
-                "section": list(place.section),
-            }
             context = rendered[i] if rendered is not None else None
-            yield self._chunk(ids, u.text, context, unit, i == len(units) - 1)
+            yield self._chunk(ids, u.text, context, unit_place(i, u, place), i == len(units) - 1)
 
     def _forward(self, model_inputs: dict[str, Any]) -> dict[str, Any]:  # type: ignore[override]
         logits = self.model(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from clausetag.inference.structure import (
     HEADING,
@@ -244,6 +245,18 @@ def segment_places(text: str, lang: str | None = None) -> tuple[list[Segment], l
         for (seg, _, _), place in zip(raw, found, strict=True)
     ]
     return segments, found
+
+
+def unit_place(index: int, unit: Segment, place: Place) -> dict[str, Any]:
+    """Where a unit stands, as a policy's unit record gives it: ``index``, its character span
+    (``start``, ``end``), ``kind`` and ``section`` path (the spaCy component, the HF pipeline)."""
+    return {
+        "index": index,
+        "start": unit.start,
+        "end": unit.end,
+        "kind": place.kind,
+        "section": list(place.section),
+    }
 
 
 def segment(text: str, lang: str | None = None) -> list[Segment]:
