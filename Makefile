@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 MODEL ?= models/clausetag-me5-small
 SEED_POLICY ?= ../shared/seeds/004_7fa315c489c92b41.txt
 
-.PHONY: install encoder demo test lint experiments clean labelstudio
+.PHONY: install encoder demo test lint experiments clean labelstudio student
 
 $(BIN)/clausetag: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ demo: encoder
 	else $(BIN)/clausetag train --output_dir $(MODEL) --overwrite; fi
 	$(BIN)/clausetag predict --model $(MODEL) $(SEED_POLICY) --output runs/demo_predictions.jsonl
 	$(BIN)/clausetag report --model $(MODEL) $(SEED_POLICY)
+
+# The batch profile: a 4-layer student of the default model (clausetag distill), see docs/student.md.
+STUDENT ?= models/clausetag-me5-small-student
+student: encoder
+	@if [ ! -f $(MODEL)/thresholds.json ]; then $(BIN)/clausetag train --output_dir $(MODEL) --overwrite; fi
+	$(BIN)/clausetag distill --teacher $(MODEL) --output_dir $(STUDENT) --overwrite
 
 # Label Studio in a venv of its own (its pins clash with ours): the annotation round-trip test
 # (tests/test_labelstudio.py) starts it on 127.0.0.1 and drives it with label-studio-sdk.

@@ -1,6 +1,7 @@
 """Speed, memory, size and accuracy of each inference variant, side by side, with its parity.
 
     python benchmarks/inference.py --model DIR [--units seed|real] [--json] [--work runs/bench]
+        [--student STUDENT_DIR]
 
 Variants (rows), each from one model directory:
 
@@ -16,6 +17,10 @@ Variants (rows), each from one model directory:
 ``trim_int8all``       the shipping variant: the same without graph fusion
                        (``export-onnx --trim-vocab --quantize int8-all``)
 =====================  ==========================================================
+
+``--student DIR`` adds two rows for a distilled student (``clausetag distill``):
+``student_fp32`` (torch) and ``student_int8`` (its ``trim_int8all`` export); their
+"vs torch" and parity are against the teacher's ``torch_fp32``.
 
 ``--context heading+previous`` runs each variant twice: as it is, and as ``<variant>+ctx``,
 a copy whose ``config.json`` records that context recipe, tagging every unit with its
@@ -77,6 +82,11 @@ EXPORTS: dict[str, list[str]] = {
     "trim": ["--trim-vocab", "--fuse", "--quantize", "int8", "--overwrite"],
     "trim-all": ["--trim-vocab", "--fuse", "--quantize", "int8-all", "--overwrite"],
     "trim-all-plain": ["--trim-vocab", "--no-fuse", "--quantize", "int8-all", "--overwrite"],
+}
+#: ``--student DIR`` rows: the student in torch, and its shipping export (trimmed, int8-all, unfused).
+STUDENT_ROWS: dict[str, tuple[str, str]] = {
+    "student_fp32": ("model", "torch"),
+    "student_int8": ("trim-all-plain", "onnx-int8"),
 }
 COLD_SENTENCE = "Jums ir tiesības iesniegt sūdzību Datu valsts inspekcijā."
 
@@ -200,7 +210,14 @@ def worker(
         proba = clf.predict_proba(texts, batch_size=batch_size, contexts=contexts)
         best = min(best, time.perf_counter() - start)
     assert proba is not None
+    ngram_s = None
+    if clf.ngram is not None:  # the n-gram member's share of the pass, timed on its own
+        rendered = clf.render_contexts(texts, contexts)
+        start = time.perf_counter()
+        clf.ngram.predict_proba(texts, rendered)
+        ngram_s = time.perf_counter() - start
     return {
+        "ngram_s": ngram_s,
         "labels": clf.labels,
         "proba": proba.round(6).tolist(),
         "pred": clf.decide(proba).astype(int).tolist(),
@@ -361,14 +378,16 @@ def file_mb(model: Path, backend: str) -> float:
     return (model / name[backend]).stat().st_size / 1e6
 
 
-def tables(results: dict[str, dict[str, Any]], n: int, which: str, peak: dict[str, float]) -> str:
+def tables(
+    results: dict[str, dict[str, Any]], n: int, which: str, peak: dict[str, float], policies: int
+) -> str:
     base = results["torch_fp32"]["units_per_s"] if "torch_fp32" in results else None
     lines = [
-        f"{n} {which} units, batch 32",
+        f"{n} {which} units of {policies} policies, batch 32",
         "",
-        "| variant | units/s | vs torch | load s | cold s | peak MB | file MB | macro-F1 "
+        "| variant | units/s | vs torch | policies/h/core | load s | cold s | peak MB | file MB | macro-F1 "
         "| decisions = torch | mean abs dp | max abs dp |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, r in results.items():
         speed = f"{r['units_per_s'] / base:.2f}×" if base else "–"
@@ -379,8 +398,10 @@ def tables(results: dict[str, dict[str, Any]], n: int, which: str, peak: dict[st
             if par
             else "– | – | –"
         )
+        per_core = r["units_per_s"] * 3600 / (n / policies) / r["threads"]
         lines.append(
-            f"| {name} | {r['units_per_s']:.1f} | {speed} | {r['load_s']:.2f} | {r['cold_s']:.2f} "
+            f"| {name} | {r['units_per_s']:.1f} | {speed} | {per_core:,.0f} "
+            f"| {r['load_s']:.2f} | {r['cold_s']:.2f} "
             f"| {r['peak_mb']:.0f} | {r['file_mb']:.1f} | {f1} | {cells} |"
         )
     fp32, int8 = peak.get("fp32_gflops"), peak.get("int8_gops")
@@ -413,6 +434,13 @@ def tables(results: dict[str, dict[str, Any]], n: int, which: str, peak: dict[st
             )
             whole = par["units_same"] * 100
             lines.append(f"{name}: decisions = torch by language: {per_lang}; whole units {whole:.1f}%")
+    shares = [
+        f"{name} {r['ngram_s'] / n * 1000:.2f} ms/unit = {r['ngram_s'] / r['seconds'] * 100:.0f}% of its time"
+        for name, r in results.items()
+        if r.get("ngram_s") is not None
+    ]
+    if shares:
+        lines += ["", "The n-gram member's share (its scoring timed alone): " + "; ".join(shares)]
     return "\n".join(lines)
 
 
@@ -440,6 +468,9 @@ def main() -> int:
         help="also run each variant as a model reading this context (rows <variant>+ctx)",
     )
     parser.add_argument("--context-max-tokens", type=int, default=24, help="the context's token cap")
+    parser.add_argument(
+        "--student", help="a distilled student's model directory: adds rows student_fp32, student_int8"
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--contexts", help=argparse.SUPPRESS)
     parser.add_argument("--peak", action="store_true", help=argparse.SUPPRESS)
@@ -487,13 +518,17 @@ def main() -> int:
                     ),
                 )
             ]
+        if args.student:
+            student = Path(args.student).resolve()
+            sdirs = prepare(student, Path(args.work) / student.name, {"trim-all-plain"}, args.fresh)
+            runs += [(name, sdirs[key], None) for name, (key, _) in STUDENT_ROWS.items()]
         for name, where, ctx_file in runs:
-            backend = VARIANTS[name.removesuffix("+ctx")][1]
+            backend = {**VARIANTS, **STUDENT_ROWS}[name.removesuffix("+ctx")][1]
             out = run_worker(backend, where, args, texts_file, ctx_file)
             if name == "torch_fp32":
                 reference = out
             assert reference is not None
-            row = {k: out[k] for k in ("units_per_s", "seconds", "load_s", "peak_mb", "threads")}
+            row = {k: out[k] for k in ("units_per_s", "seconds", "load_s", "peak_mb", "threads", "ngram_s")}
             # A +ctx row runs context-free weights on context: its cost is real, its decisions are not.
             row["macro_f1"] = None if ctx_file else macro_f1_of(units, out["labels"], out["pred"])
             row["file_mb"] = file_mb(where, backend)
@@ -510,7 +545,7 @@ def main() -> int:
     print(
         json.dumps({"units": len(units), "peak": peak, "results": results}, indent=2)
         if args.json
-        else tables(results, len(units), args.units, peak)
+        else tables(results, len(units), args.units, peak, len({u["doc"] for u in units}))
     )
     return 0
 

@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
     "encoder": ("clausetag.models.encoder", "main", "train", "build the offline encoder folder"),
     "data": ("clausetag.data.cli", "main", "", "validate, count and import corpora"),
     "train": ("clausetag.training.train", "main", "train", "fine-tune a clause classifier"),
+    "distill": ("clausetag.training.distill", "main", "train", "a smaller, faster student of a model"),
     "evaluate": ("clausetag.training.evaluation", "main", "train", "score a model on a JSONL"),
     "baseline": ("clausetag.training.baseline", "main", "train", "TF-IDF + logistic regression"),
     "experiment": (

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +37,8 @@ MAX_NGRAM = 8
 FIELDS = ("text", "context")
 #: Characters of a text that are n-grammed (a 20 MB line costs what a long sentence costs).
 MAX_NGRAM_CHARS = 4000
+#: Texts scored per sparse product (their features times the weights: about nnz × labels floats).
+NGRAM_CHUNK = 256
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
 
 
@@ -77,11 +78,11 @@ class Analyzer:
 
     def features(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """Columns and L2-normalised sublinear tf-idf values of one text (sparse)."""
-        counts = Counter(self.vocabulary[g] for g in self.grams(text) if g in self.vocabulary)
-        if not counts:
+        known = self.vocabulary.get
+        ids = [j for j in map(known, self.grams(text)) if j is not None]
+        if not ids:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
-        cols = np.fromiter(counts, dtype=np.int64, count=len(counts))
-        tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+        cols, tf = np.unique(np.asarray(ids, dtype=np.int64), return_counts=True)
         values = (1.0 + np.log(tf)) * self.idf[cols]
         return cols, values / np.linalg.norm(values)
 
@@ -103,15 +104,34 @@ class NgramMember:
     def predict_proba(self, texts: Sequence[str], contexts: Sequence[str] | None = None) -> np.ndarray:
         """Scores of each text; analysers of the ``context`` field read ``contexts`` (else "")."""
         logits = np.tile(self.intercept.astype(np.float64), (len(texts), 1))
+        for k in range(0, len(texts), NGRAM_CHUNK):  # bounded memory: nnz × labels per chunk
+            part = None if contexts is None else contexts[k : k + NGRAM_CHUNK]
+            rows, cols, values = self.sparse_features(texts[k : k + NGRAM_CHUNK], part)
+            if len(rows):  # one sparse-times-dense product per chunk: rows come sorted
+                starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+                logits[k + rows[starts]] += np.add.reduceat(values[:, None] * self.coef[cols], starts, axis=0)
+        return 1.0 / (1.0 + np.exp(-logits))
+
+    def sparse_features(
+        self, texts: Sequence[str], contexts: Sequence[str] | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The TF-IDF matrix of ``texts`` as (row, column, value) triples, rows ascending."""
+        rows: list[np.ndarray] = []
+        cols: list[np.ndarray] = []
+        values: list[np.ndarray] = []
         for i, text in enumerate(texts):
             offset = 0
             fields = {"text": text, "context": contexts[i] if contexts is not None else ""}
             for a in self.analyzers:
-                cols, values = a.features(fields[a.field])
-                if len(cols):
-                    logits[i] += values @ self.coef[offset + cols]
+                c, v = a.features(fields[a.field])
+                rows.append(np.full(len(c), i, dtype=np.int64))
+                cols.append(c + offset)
+                values.append(v)
                 offset += len(a.idf)
-        return 1.0 / (1.0 + np.exp(-logits))
+        if not rows:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty, np.zeros(0)
+        return np.concatenate(rows), np.concatenate(cols), np.concatenate(values)
 
     def mix(
         self, proba: np.ndarray, texts: Sequence[str], contexts: Sequence[str] | None = None

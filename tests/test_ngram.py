@@ -34,6 +34,21 @@ def test_member_reproduces_scikit_learn(fitted: tuple) -> None:
     )
 
 
+def test_scores_are_the_same_in_any_chunking(fitted: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One sparse product per chunk of texts: chunk edges (and texts with no known n-gram) change nothing."""
+    from clausetag.inference import ngram
+    from clausetag.training.baseline import to_member
+
+    model, dev, _ = fitted
+    member = to_member(model, 0.5)
+    texts = ["", *[u["text"] for u in dev[:40]], "zzzz qqqq", ""]
+    whole = member.predict_proba(texts)
+    monkeypatch.setattr(ngram, "NGRAM_CHUNK", 3)
+    np.testing.assert_allclose(member.predict_proba(texts), whole, atol=1e-12)
+    np.testing.assert_allclose(whole, model.predict_proba(texts), atol=1e-9)
+    assert member.predict_proba([]).shape == (0, len(member.labels))
+
+
 def test_save_and_load_keep_the_scores(fitted: tuple, tmp_path: Path) -> None:
     from clausetag.training.baseline import to_member
 

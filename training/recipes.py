@@ -78,6 +78,7 @@ log = logging.getLogger(__name__)
 #: E5 was trained with this prefix on every input of a symmetric task.
 E5_PREFIX = "query: "
 
+Units = Sequence[CorpusUnit]
 # (train, test, labels) -> test probabilities
 Scorer = Callable[[Sequence[CorpusUnit], Sequence[CorpusUnit], Sequence[str]], np.ndarray]
 
@@ -213,28 +214,70 @@ def tfidf_scorer(seed: int = 42, context: str = "none") -> Scorer:
     return score
 
 
-def finetune_fitter(train_argv: list[str]) -> Callable[..., np.ndarray]:
-    """``clausetag train`` with these flags on ``train``, the epoch chosen on ``dev``; scores ``test``."""
-    from clausetag.inference import ClauseClassifier
+def train_and_score(
+    train_argv: list[str],
+    out: str,
+    train: Sequence[CorpusUnit],
+    dev: Sequence[CorpusUnit],
+    test: Sequence[CorpusUnit],
+    labels: Sequence[str],
+) -> tuple[np.ndarray, Any]:
+    """``clausetag train`` with these flags into ``out`` (the transformer alone), the epoch chosen on
+    ``dev``; the scores of ``test`` (each unit in its place) and the model arguments."""
     from clausetag.training.train import parse_args, run_training
 
-    def fit(
-        train: Sequence[CorpusUnit],
-        dev: Sequence[CorpusUnit],
-        test: Sequence[CorpusUnit],
-        labels: Sequence[str],
-    ) -> np.ndarray:
+    data_args, model_args, training_args = parse_args(  # flags after ours win
+        ["--ngram_member", "false", *train_argv, "--output_dir", out, "--overwrite"]
+    )
+    run_training(train, dev, labels, model_args, training_args, data_args)
+    return score_units(out, test), model_args
+
+
+def score_units(model: str, units: Sequence[CorpusUnit]) -> np.ndarray:
+    """A model directory's scores of ``units``, each with its place (ignored by a model reading none)."""
+    from clausetag.inference import ClauseClassifier
+
+    contexts = [p.context for p in record_places(units)]
+    return ClauseClassifier.from_pretrained(model).predict_proba(
+        [u["text"] for u in units], contexts=contexts
+    )
+
+
+def finetune_fitter(train_argv: list[str]) -> Callable[..., np.ndarray]:
+    """``clausetag train`` with these flags on ``train``, the epoch chosen on ``dev``; scores ``test``."""
+
+    def fit(train: Units, dev: Units, test: Units, labels: Sequence[str]) -> np.ndarray:
         with tempfile.TemporaryDirectory(prefix="clausetag-recipe-") as tmp:
-            data_args, model_args, training_args = parse_args(  # the transformer alone; flags may differ
-                ["--ngram_member", "false", *train_argv, "--output_dir", tmp, "--overwrite"]
-            )
-            run_training(train, dev, labels, model_args, training_args, data_args)
-            contexts = [p.context for p in record_places(test)]  # ignored by a model that reads none
-            return ClauseClassifier.from_pretrained(tmp).predict_proba(
-                [u["text"] for u in test], contexts=contexts
-            )
+            return train_and_score(train_argv, tmp, train, dev, test, labels)[0]
 
     return fit
+
+
+def student_fitter(
+    train_argv: list[str], distill_argv: list[str], teachers: dict[str, tuple[np.ndarray, float]]
+) -> Callable[..., np.ndarray]:
+    """``finetune_fitter``'s teacher, then ``clausetag distill`` of it on the same units; scores the
+    student. The teacher's scores (and seconds) go into ``teachers``, keyed by the scored units."""
+    from clausetag.training.distill import distil
+    from clausetag.training.distill import parse_args as parse_distill
+    from clausetag.training.train import with_contexts
+
+    def fit(train: Units, dev: Units, test: Units, labels: Sequence[str]) -> np.ndarray:
+        with tempfile.TemporaryDirectory(prefix="clausetag-student-") as tmp:
+            teacher, student = f"{tmp}/teacher", f"{tmp}/student"
+            started = time.perf_counter()
+            scores, model_args = train_and_score(train_argv, teacher, train, dev, test, labels)
+            teachers[units_key(test)] = (scores, time.perf_counter() - started)
+            args = parse_distill(["--teacher", teacher, "--output_dir", student, *distill_argv])
+            recipe = model_args.context_recipe
+            distil(args, with_contexts(train, recipe), with_contexts(dev, recipe), labels)
+            return score_units(student, test)
+
+    return fit
+
+
+def units_key(units: Sequence[CorpusUnit]) -> str:
+    return hashlib.sha1("\x00".join(u["id"] for u in units).encode()).hexdigest()
 
 
 def tfidf_fitter(seed: int = 42, context: str = "none") -> Callable[..., np.ndarray]:
@@ -410,12 +453,17 @@ def _compute_fold(
         return _ensemble_fold(ensemble_of, k)
     if finetune is not None:
         inner, dev = inner_dev_split(train)
-        both = finetune(inner, dev, [*test, *dev], labels)
-        y_dev = label_matrix(dev, labels)
-        return Fold(y_dev, both[len(test) :], _first_document(dev), both[: len(test)])
+        return dev_fold(dev, test, finetune(inner, dev, [*test, *dev], labels), labels)
     assert scorer is not None
     oof = out_of_fold(train, labels, scorer, inner_k)
     return Fold(label_matrix(train, labels), oof, _first_document(train), scorer(train, test, labels))
+
+
+def dev_fold(
+    dev: Sequence[CorpusUnit], test: Sequence[CorpusUnit], both: np.ndarray, labels: Sequence[str]
+) -> Fold:
+    """A fine-tuned row's fold from its scores of ``[*test, *dev]`` (thresholds: on dev)."""
+    return Fold(label_matrix(dev, labels), both[len(test) :], _first_document(dev), both[: len(test)])
 
 
 def _ensemble_fold(members: tuple[RowResult, RowResult], k: int) -> Fold:
@@ -462,12 +510,14 @@ ROWS = (
     "ensemble-self",
     *FINETUNE_FLAGS,
     *TFIDF_DEV_ROWS,
+    "student-mean",
     "ensemble-ft",
     "ensemble-cls",
     "ensemble-long",
     "ensemble-setfit",
     "ensemble-heading",
     "ensemble-context",
+    "ensemble-student",
 )
 #: Rows that mix two others, and the rows they need before them.
 ENSEMBLES = {
@@ -479,7 +529,10 @@ ENSEMBLES = {
     "ensemble-setfit": ("finetune-setfit", "tfidf-dev"),
     "ensemble-heading": ("finetune-heading", "tfidf-dev-heading"),
     "ensemble-context": ("finetune-context", "tfidf-dev-context"),
+    "ensemble-student": ("student-mean", "tfidf-dev"),
 }
+#: ``clausetag distill`` flags of the ``student-mean`` row (its teacher: ``finetune-mean``).
+STUDENT_FLAGS: list[str] = []
 
 
 def study(
@@ -506,6 +559,8 @@ def study(
         elif name in TFIDF_DEV_ROWS:
             fit = tfidf_fitter(context=TFIDF_DEV_ROWS[name])
             results[name] = run_row(name, units, labels, finetune=fit, only=only, store=store)
+        elif name == "student-mean":
+            results[name] = student_row(units, labels, train_argv, inner_k, only, store)
         elif name in FINETUNE_FLAGS:
             flags = [*train_argv, *FINETUNE_FLAGS[name]]
             fit = finetune_fitter(flags)
@@ -523,6 +578,30 @@ def study(
     return [results[n] for n in rows]
 
 
+def student_row(
+    units: Sequence[CorpusUnit],
+    labels: Sequence[str],
+    train_argv: list[str],
+    inner_k: int,
+    only: Sequence[str] | None,
+    store: FoldStore,
+) -> RowResult:
+    """The ``student-mean`` row; each fold's teacher is a ``finetune-mean`` fold, put in the fold
+    store under that row's key, so a ``finetune-mean`` row after it trains nothing again."""
+    teachers: dict[str, tuple[np.ndarray, float]] = {}
+    flags = [*train_argv, *FINETUNE_FLAGS["finetune-mean"]]
+    fit = student_fitter(flags, STUDENT_FLAGS, teachers)
+    recipe = f"{' '.join(flags)}|distill {' '.join(STUDENT_FLAGS)}"
+    row = run_row("student-mean", units, labels, finetune=fit, only=only, store=store, recipe=recipe)
+    for doc, train, test in leave_one_document_out(units):
+        _, dev = inner_dev_split(train)
+        kept = teachers.get(units_key([*test, *dev]))
+        if kept is not None:
+            key = fold_key(f"finetune-mean|{' '.join(flags)}|{inner_k}", train, test, labels)
+            store.put("finetune-mean", doc, key, dev_fold(dev, test, kept[0], labels), kept[1])
+    return row
+
+
 #: Each context row and the same recipe without context, compared unit by unit in the study.
 CONTEXT_TWINS = {
     "tfidf-dev-heading": "tfidf-dev",
@@ -532,6 +611,8 @@ CONTEXT_TWINS = {
     "ensemble-heading": "ensemble-ft",
     "ensemble-context": "ensemble-ft",
 }
+#: The student rows against their teachers, in the same paired table.
+STUDENT_TWINS = {"student-mean": "finetune-mean", "ensemble-student": "ensemble-ft"}
 #: The threshold policy of the paired comparison: the one ``clausetag train`` ships by default.
 PAIRED_POLICY = "global"
 
@@ -543,11 +624,13 @@ def paired_table(results: Sequence[RowResult], bootstrap: int = 1000) -> tuple[s
     both rows scored (the same units: a bootstrap resample draws the same units for both).
     """
     by_name = {r.name: r for r in results}
-    pairs = [(by_name[b], by_name[a]) for a, b in CONTEXT_TWINS.items() if a in by_name and b in by_name]
+    twins = {**CONTEXT_TWINS, **STUDENT_TWINS}
+    pairs = [(by_name[b], by_name[a]) for a, b in twins.items() if a in by_name and b in by_name]
     if not pairs:
         return "", {}
     lines = [
-        f"Context against none, paired bootstrap ({bootstrap} resamples of the held-out units), "
+        "Each row against its twin (context against none, student against teacher), paired bootstrap "
+        f"({bootstrap} resamples of the held-out units), "
         f"`{PAIRED_POLICY}` thresholds: Δ macro-F1 [95% interval]",
         "",
         "| row | against | Δ all | Δ EN | Δ LV |",
