@@ -296,7 +296,7 @@ def _write_all(
 def predict_main(argv: list[str]) -> int:
     """``clausetag predict``: one record per unit, written atomically."""
     args = _predict_parser().parse_args(argv)
-    from clausetag.inference.ray import dispatch  # imports Ray only for --engine ray
+    from clausetag.inference.ray_engine import dispatch  # imports Ray only for --engine ray
 
     if (status := dispatch(args)) is not None:
         return status

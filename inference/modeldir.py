@@ -28,7 +28,7 @@ from clausetag.inference.safeload import (
     read_model_json,
     refuse_code,
 )
-from clausetag.inference.tokenize import BatchTokenizer
+from clausetag.inference.tokenization import BatchTokenizer
 from clausetag.io import atomic_path, check_strings, write_json
 from clausetag.labels import check_label_set
 

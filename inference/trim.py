@@ -375,7 +375,7 @@ def _check_same_ids(
 
 def same_tokens(old_dir: ModelDir, new_dir: ModelDir, texts: Sequence[str]) -> np.ndarray:
     """Per text: does the trimmed directory give the same pieces as the original? (for reports)"""
-    from clausetag.inference.tokenize import BatchTokenizer
+    from clausetag.inference.tokenization import BatchTokenizer
 
     a = BatchTokenizer(old_dir.path / "tokenizer.json", old_dir.max_length, old_dir.text_prefix).encode(texts)
     b = BatchTokenizer(new_dir.path / "tokenizer.json", new_dir.max_length, new_dir.text_prefix).encode(texts)

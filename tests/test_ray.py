@@ -82,7 +82,7 @@ def summary(out: Path) -> dict:
 def test_importing_the_module_imports_no_ray() -> None:
     code = (
         "import json, sys\n"
-        "import clausetag.inference, clausetag.inference.ray, clausetag.inference.cli\n"
+        "import clausetag.inference, clausetag.inference.ray_engine, clausetag.inference.cli\n"
         "print(json.dumps('ray' in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -123,7 +123,7 @@ def test_parquet_partitions_hold_the_same_records(
 def test_restart_after_an_interrupted_run(
     tiny_model: Path, inputs: Path, tmp_path: Path, local_ray: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from clausetag.inference import ray as engine
+    from clausetag.inference import ray_engine as engine
 
     local = tmp_path / "local.jsonl"
     assert predict(tiny_model, str(inputs), "-o", str(local)) == 0
@@ -218,7 +218,7 @@ def test_ray_options_need_the_ray_engine(tiny_model: Path, inputs: Path, args: l
 
 
 def test_clause_tagger_in_a_ray_data_pipeline(tiny_model: Path, local_ray: object) -> None:
-    from clausetag.inference.ray import ClauseTagger
+    from clausetag.inference.ray_engine import ClauseTagger
 
     ray.data.DataContext.get_current().enable_progress_bars = False
     texts = [

@@ -58,7 +58,7 @@ def held_out() -> list[dict]:
 
 
 def _tokens(model: Path, texts: list[str]) -> list[list[str]]:
-    from clausetag.inference.tokenize import BatchTokenizer
+    from clausetag.inference.tokenization import BatchTokenizer
 
     md = ModelDir.open(model)
     return [

@@ -139,7 +139,7 @@ class ClauseTagger:
     ::
 
         import ray
-        from clausetag.inference.ray import ClauseTagger
+        from clausetag.inference.ray_engine import ClauseTagger
 
         ds = ray.data.read_json("units/")        # one unit per row, in a "text" column
         ds = ds.map_batches(
