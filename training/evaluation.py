@@ -25,7 +25,8 @@ from clausetag.data.corpus import Unit, label_matrix, load_units
 from clausetag.errors import ClausetagError
 from clausetag.io import atomic_writer, os_reason, terminate_as_interrupt, write_json
 from clausetag.options import add_backend, add_batch_size, add_output, add_overwrite
-from clausetag.training.metrics import full_report, tune_thresholds
+from clausetag.training.clause_metric import score
+from clausetag.training.metrics import tune_thresholds
 
 #: ``--threshold-policy`` values besides a number in (0, 1) (one threshold for every label).
 THRESHOLD_CHOICES = ("saved", "flat", "oracle")
@@ -74,7 +75,7 @@ def evaluate_model(
         cut = np.full(len(clf.labels), 0.5 if thresholds == "flat" else float(thresholds))
     clf.thresholds = cut.astype(np.float32)
     y_pred = clf.decide(proba).astype(int)
-    report = full_report(y_true, y_pred, clf.labels, [u["lang"] for u in units], bootstrap=bootstrap)
+    report = score(y_true, y_pred, clf.labels, [u["lang"] for u in units], bootstrap=bootstrap)
     report["model"] = str(model_dir)
     report["data"] = str(data)
     report["backend"] = backend
