@@ -342,17 +342,26 @@ ARGUMENT_CLASSES = (DataArguments, ModelArguments, ClausetagTrainingArguments)
 HELP_HINT = "`clausetag train --help` lists every argument"
 
 
-class _Parser(HfArgumentParser):
-    """Usage errors as one ``ClausetagError`` line, not argparse's usage of 100+ flags."""
+class StrictParser(HfArgumentParser):
+    """Usage errors as one ``ClausetagError`` line (with a pointer to ``--help``), not argparse's
+    usage of 100+ flags; unknown flags refused rather than returned."""
+
+    def __init__(self, types: Any, prog: str, hint: str) -> None:
+        super().__init__(types)
+        self.prog, self.hint = prog, hint
 
     def error(self, message: str) -> NoReturn:
-        raise ClausetagError(f"{message} ({HELP_HINT})")
+        raise ClausetagError(f"{message} ({self.hint})")
+
+    def parse_strict(self, argv: list[str]) -> tuple[Any, ...]:
+        *parsed, rest = self.parse_args_into_dataclasses(argv, return_remaining_strings=True)
+        if rest:
+            raise ClausetagError(f"unrecognized argument(s): {' '.join(rest)} ({self.hint})")
+        return tuple(parsed)
 
 
-def _parser() -> _Parser:
-    parser = _Parser(ARGUMENT_CLASSES)  # type: ignore[arg-type]
-    parser.prog = "clausetag train"
-    return parser
+def _parser() -> StrictParser:
+    return StrictParser(ARGUMENT_CLASSES, "clausetag train", HELP_HINT)
 
 
 def _known_keys() -> set[str]:
@@ -407,7 +416,4 @@ def parse_args(argv: list[str]) -> Arguments:
     """Flags, or one JSON/YAML file of the same names; every value checked before any data is read."""
     if is_config_file(argv):
         return _from_config(argv[0])
-    *parsed, rest = _parser().parse_args_into_dataclasses(argv, return_remaining_strings=True)
-    if rest:
-        raise ClausetagError(f"unrecognized argument(s): {' '.join(rest)} ({HELP_HINT})")
-    return tuple(parsed)  # type: ignore[return-value]
+    return _parser().parse_strict(argv)

@@ -16,7 +16,6 @@ so ``export-onnx``, ``predict``, Ray and ``serve`` take it as they take the teac
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 import sys
@@ -24,30 +23,27 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import numpy as np
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, HfArgumentParser, set_seed
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_seed
 
 from clausetag.data.corpus import CorpusUnit, label_matrix
 from clausetag.errors import ClausetagError
 from clausetag.inference.modeldir import ModelDir, model_dir_writer, save_thresholds
 from clausetag.inference.ngram import NgramMember
-from clausetag.io import atomic_writer, read_text, write_json
-from clausetag.training.args import DataArguments
+from clausetag.inference.safeload import read_model_json
+from clausetag.io import atomic_writer, write_json
+from clausetag.training.args import DataArguments, StrictParser, _check_positive, _check_whole, _refuse
 from clausetag.training.metrics import full_report
 from clausetag.training.model_card import versions
 from clausetag.training.thresholds import choose_thresholds
-from clausetag.training.trainer import predict_proba, unit_contexts, unit_tokenizer
+from clausetag.training.trainer import predict_logits, predict_proba, unit_contexts, unit_tokenizer
 
 logger = logging.getLogger(__name__)
 
 HELP_HINT = "`clausetag distill --help` lists every argument"
-
-
-def _refuse(name: str, message: str) -> NoReturn:
-    raise ClausetagError(f"--{name} {message}")
 
 
 @dataclass
@@ -81,16 +77,12 @@ class DistillArguments:
     overwrite: bool = field(default=False, metadata={"help": "Replace an existing output directory."})
 
     def __post_init__(self) -> None:
-        if isinstance(self.layers, bool) or not isinstance(self.layers, int) or self.layers < 1:
-            _refuse("layers", f"must be a whole number of at least 1, not {self.layers!r}")
+        _check_whole("layers", self.layers, 1)
+        _check_whole("per_device_train_batch_size", self.per_device_train_batch_size, 1)
+        for name in ("temperature", "learning_rate", "num_train_epochs"):
+            _check_positive(name, getattr(self, name))
         if not 0.0 <= self.gold_weight <= 1.0:
             _refuse("gold_weight", f"must be from 0 to 1, not {self.gold_weight!r}")
-        for name in ("temperature", "learning_rate", "num_train_epochs"):
-            value = getattr(self, name)
-            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-                _refuse(name, f"must be a finite number above 0, not {value!r}")
-        if self.per_device_train_batch_size < 1:
-            _refuse("per_device_train_batch_size", "must be at least 1")
         if not 0.0 <= self.warmup_ratio < 1.0:
             _refuse("warmup_ratio", f"must be from 0 to below 1, not {self.warmup_ratio!r}")
         if not str(self.output_dir).strip():
@@ -100,17 +92,8 @@ class DistillArguments:
                 _refuse("unlabelled", f"{path}: no such file or directory")
 
 
-class _Parser(HfArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise ClausetagError(f"{message} ({HELP_HINT})")
-
-
 def parse_args(argv: list[str]) -> DistillArguments:
-    parser = _Parser(DistillArguments)  # type: ignore[arg-type]
-    parser.prog = "clausetag distill"
-    args, rest = parser.parse_args_into_dataclasses(argv, return_remaining_strings=True)
-    if rest:
-        raise ClausetagError(f"unrecognized argument(s): {' '.join(rest)} ({HELP_HINT})")
+    (args,) = StrictParser(DistillArguments, "clausetag distill", HELP_HINT).parse_strict(argv)
     return args
 
 
@@ -155,13 +138,8 @@ def make_student(teacher: Any, student_layers: int) -> tuple[Any, list[int]]:
 
 def _teacher_data(teacher: ModelDir, args: DistillArguments) -> DataArguments:
     """The teacher's data arguments (corpus, dev documents, max length) from training_args.json."""
-    recorded: dict[str, Any] = {}
     path = teacher.path / "training_args.json"
-    if path.is_file():
-        try:
-            recorded = dict(json.loads(read_text(path)).get("data") or {})
-        except (ValueError, AttributeError, TypeError):
-            raise ClausetagError(f"{path}: not a clausetag training record") from None
+    recorded = _section(teacher, "data")
     known = {f.name for f in dataclasses.fields(DataArguments)}
     kept = {k: v for k, v in recorded.items() if k in known}
     kept["max_length"] = teacher.max_length
@@ -299,21 +277,17 @@ class DistillResult:
     ngram: NgramMember | None
 
 
-def _training_record(teacher: ModelDir) -> dict[str, Any]:
+def _section(teacher: ModelDir, key: str) -> dict[str, Any]:
+    """One part of the teacher's training_args.json (read as untrusted, like every model file);
+    {} when the file or the part is missing."""
     path = teacher.path / "training_args.json"
-    if not path.is_file():
-        return {}
-    try:
-        record = json.loads(read_text(path))
-    except ValueError:
-        return {}
-    return record if isinstance(record, dict) else {}
+    part = read_model_json(path).get(key) if path.is_file() else None
+    return part if isinstance(part, dict) else {}
 
 
 def _teacher_policy(teacher: ModelDir) -> tuple[str, bool]:
     """The teacher's threshold policy and whether it has an n-gram member."""
-    model = _training_record(teacher).get("model") or {}
-    policy = str(model.get("threshold_policy") or "global")
+    policy = str(_section(teacher, "model").get("threshold_policy") or "global")
     return policy, (teacher.path / "ngram").is_dir()
 
 
@@ -345,9 +319,7 @@ def distil(
     teacher.eval()
     units = [*train, *extra]
     logger.info("teacher scores for %d units (%d unlabelled) …", len(units), len(extra))
-    with torch.inference_mode():
-        p = predict_proba(teacher, tokenizer, units, teacher_dir.max_length)
-    teacher_logits = np.log(np.clip(p, 1e-6, 1 - 1e-6) / np.clip(1 - p, 1e-6, 1))
+    teacher_logits = predict_logits(teacher, tokenizer, units, teacher_dir.max_length)
     student, chosen = make_student(teacher, args.layers)
     del teacher
     gold = label_matrix(units, labels)
@@ -450,8 +422,9 @@ def main(argv: list[str]) -> int:
     args = parse_args(argv)
     teacher = ModelDir.open(args.teacher)
     data_args = _teacher_data(teacher, args)
-    seed = (_training_record(teacher).get("training") or {}).get("seed", args.seed)
-    labels, train, dev, _ = load_splits(data_args, int(seed))  # the teacher's own dev documents
+    seed = _section(teacher, "training").get("seed")
+    seed = seed if isinstance(seed, int) and not isinstance(seed, bool) else args.seed
+    labels, train, dev, _ = load_splits(data_args, seed)  # the teacher's own dev documents
     train, dev = with_contexts(train, teacher.context), with_contexts(dev, teacher.context)
     extra = unlabelled_units(args.unlabelled, teacher) if args.unlabelled else []
     result = distil(args, train, dev, labels, extra)

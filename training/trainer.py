@@ -183,7 +183,12 @@ def encode_units(
 
 def predict_proba(model: Any, tokenizer: Any, units: Sequence[CorpusUnit], max_length: int) -> np.ndarray:
     """Scores of the in-memory model (rank 0 only)."""
-    logits = batched_forward(
+    return sigmoid(predict_logits(model, tokenizer, units, max_length))
+
+
+def predict_logits(model: Any, tokenizer: Any, units: Sequence[CorpusUnit], max_length: int) -> np.ndarray:
+    """Logits of the in-memory model, rows in input order (rank 0 only)."""
+    return batched_forward(
         units,
         tokenizer,
         max_length,
@@ -191,4 +196,3 @@ def predict_proba(model: Any, tokenizer: Any, units: Sequence[CorpusUnit], max_l
         model.config.num_labels,
         model.config,
     )
-    return sigmoid(logits)
