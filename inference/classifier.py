@@ -112,6 +112,18 @@ class ClauseClassifier:
         _check_fits(clf)
         return clf
 
+    def save_pretrained(self, path: str | Path, overwrite: bool = False) -> None:
+        """Write this classifier's model directory to ``path`` (``ModelDir.save_as``: checked, atomic).
+
+        The copy is the whole directory it was loaded from (weights, tokenizer,
+        thresholds, context recipe, n-gram member, exports), so ``from_pretrained(path)``
+        gives the same decisions. An existing ``path`` is replaced only with ``overwrite``.
+        """
+        target = Path(path)
+        if target.exists() and not overwrite:
+            raise ClausetagError(f"{target} exists; choose another path or pass overwrite=True")
+        self.model_dir.save_as(target)
+
     def render_contexts(self, texts: Sequence[str], contexts: Sequence[object] | None) -> list[str] | None:
         """The second segment of each unit by the model's recipe (None: the model reads none).
 

@@ -4,16 +4,18 @@ A model directory holds ``config.json`` (``problem_type`` multi-label, real
 names in ``id2label``), ``model.safetensors``, ``tokenizer.json`` (+ config),
 ``thresholds.json`` (per-label decision thresholds and the max length the model
 was trained with), ``training_args.json``, ``README.md`` (model card) and
-optionally ``onnx/model.onnx`` / ``onnx/model_int8.onnx``. Training writes it
-through ``model_dir_writer`` (and ``save_thresholds``); every reader goes
-through ``ModelDir.open``. No file in it is ever unpickled.
+optionally ``onnx/model.onnx`` / ``onnx/model_int8.onnx``. ``ModelDir`` owns
+both directions: ``ModelDir.save`` is the one writer (training and distillation
+call it once; ``ClauseClassifier.save_pretrained`` copies a directory through
+it) and ``ModelDir.open`` the one reader. No file in it is ever unpickled.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Mapping, Sequence
+import shutil
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,28 +41,59 @@ ONNX_FILES = {"onnx": "model.onnx", "onnx-int8": "model_int8.onnx"}
 DEFAULT_MAX_LENGTH = 256
 
 
-def save_thresholds(
-    model_dir: str | Path,
-    labels: Sequence[str],
-    thresholds: Mapping[str, float],
-    max_length: int,
-    method: str = "",
-    support: Mapping[str, int] | None = None,
-) -> None:
-    """Write ``thresholds.json``: the thresholds, how they were chosen and on how many positives."""
-    missing = [x for x in labels if x not in thresholds]
-    if missing:
-        raise ValueError(f"no threshold for {missing}")
+def _thresholds_record(parts: ModelDirParts) -> dict[str, Any]:
+    """``thresholds.json``: the thresholds, how they were chosen and on how many positives."""
+    labels = list(parts.labels)
+    if len(parts.thresholds) != len(labels):
+        raise ValueError(f"{len(parts.thresholds)} thresholds for {len(labels)} labels")
     record: dict[str, Any] = {
         "format": THRESHOLDS_FORMAT,
-        "max_length": int(max_length),
-        "thresholds": {x: round(float(thresholds[x]), 4) for x in labels},
+        "max_length": int(parts.max_length),
+        "thresholds": {x: round(float(t), 4) for x, t in zip(labels, parts.thresholds, strict=True)},
     }
-    if method:
-        record["method"] = method
-    if support is not None:
-        record["support"] = {x: int(support.get(x, 0)) for x in labels}
-    write_json(Path(model_dir) / THRESHOLDS_FILE, record)
+    if parts.threshold_method:
+        record["method"] = parts.threshold_method
+    if parts.support is not None:
+        record["support"] = {x: int(parts.support.get(x, 0)) for x in labels}
+    return record
+
+
+@dataclass(frozen=True)
+class ModelDirParts:
+    """Everything a model directory holds, as its one writer (``ModelDir.save``) takes it.
+
+    ``model`` and ``tokenizer`` are the transformers objects (each written with its
+    ``save_pretrained``; safetensors only); ``ngram`` an ``NgramMember`` or None.
+    """
+
+    model: Any
+    tokenizer: Any
+    labels: Sequence[str]
+    thresholds: Sequence[float]
+    max_length: int
+    threshold_method: str
+    support: Mapping[str, int] | None
+    training_args: Mapping[str, Any]
+    metrics: Mapping[str, Any]
+    card: str
+    ngram: Any = None
+
+
+#: Files ``save_pretrained`` may leave that the contract never holds (pickles).
+_NEVER_WRITTEN = ("training_args.bin", "pytorch_model.bin")
+
+
+def _write_parts(folder: Path, parts: ModelDirParts) -> None:
+    parts.model.save_pretrained(str(folder), safe_serialization=True)  # config.json + model.safetensors
+    parts.tokenizer.save_pretrained(str(folder))
+    for name in _NEVER_WRITTEN:
+        (folder / name).unlink(missing_ok=True)
+    write_json(folder / THRESHOLDS_FILE, _thresholds_record(parts))
+    write_json(folder / "training_args.json", dict(parts.training_args))
+    write_json(folder / "metrics.json", dict(parts.metrics))
+    (folder / "README.md").write_text(parts.card, encoding="utf-8")
+    if parts.ngram is not None:
+        parts.ngram.save(folder)
 
 
 def _load_json(path: Path) -> dict[str, Any]:
@@ -191,10 +224,43 @@ class ModelDir:
     def onnx_file(self, variant: str = "onnx") -> Path:
         return self.path / ONNX_DIR / ONNX_FILES[variant]
 
+    @classmethod
+    def save(
+        cls, path: str | Path, parts: ModelDirParts, carry: Callable[[Path], None] | None = None
+    ) -> ModelDir:
+        """Write the model directory ``path`` from ``parts``: the one writer, beside ``open``.
+
+        Written into a temporary folder beside ``path``, read back with ``open``
+        (and its n-gram member with ``NgramMember.load``) as the check, and only
+        then renamed into place, an older directory replaced whole; on any failure
+        ``path`` is left as it was. ``carry(folder)`` may add files of its own
+        (the Trainer's checkpoints) before the check.
+        """
+        with model_dir_writer(path) as folder:
+            _write_parts(folder, parts)
+            if carry is not None:
+                carry(folder)
+        return cls.open(path)
+
+    def save_as(self, path: str | Path) -> ModelDir:
+        """A copy of this (checked) directory at ``path``, through the same checked, atomic write."""
+        target = Path(path)
+        if target.resolve() == self.path.resolve():
+            raise ClausetagError(f"{target}: is the model directory itself; choose another path")
+        with model_dir_writer(target) as folder:
+            for item in sorted(self.path.iterdir()):
+                if item.name.startswith("."):
+                    continue
+                if item.is_dir():
+                    shutil.copytree(item, folder / item.name, symlinks=False)
+                else:
+                    shutil.copy2(item, folder / item.name)
+        return type(self).open(target)
+
 
 @contextlib.contextmanager
 def model_dir_writer(path: str | Path) -> Iterator[Path]:
-    """The one writer of a model directory, beside its one reader.
+    """The staging folder behind ``ModelDir.save`` (and the trimmed and copied directories).
 
     The block writes the files into a temporary folder beside ``path``; on
     success that folder is re-opened with ``ModelDir.open`` as the check and

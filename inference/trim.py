@@ -41,8 +41,8 @@ from typing import Any
 import numpy as np
 
 from clausetag.errors import ClausetagError
-from clausetag.inference.modeldir import ONNX_DIR, ModelDir
-from clausetag.io import atomic_path, human_bytes, write_json
+from clausetag.inference.modeldir import ONNX_DIR, ModelDir, model_dir_writer
+from clausetag.io import human_bytes, write_json
 from clausetag.models.encoder import sha256_of
 
 log = logging.getLogger(__name__)
@@ -282,12 +282,13 @@ def trim_model(
 ) -> TrimReport:
     """Write ``output``: ``source`` with the vocabulary its texts need (see the module docstring).
 
-    The folder appears only when complete (``clausetag.io.atomic_path``).
+    The folder appears only when complete and read back as a model directory
+    (``inference.modeldir.model_dir_writer``, the staging behind ``ModelDir.save``).
     """
     out = Path(output)
     if out.exists() and not overwrite:
         raise ClausetagError(f"{out} exists; choose another output or pass --overwrite")
-    with atomic_path(out, directory=True) as staged:
+    with model_dir_writer(out) as staged:
         report = write_trimmed(source, staged, vocabulary_sources)
     report.output = str(out)
     return report

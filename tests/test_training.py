@@ -348,3 +348,27 @@ def test_model_directory_writer_refuses_a_broken_ngram_member(tiny_model: Path, 
         shutil.copytree(tiny_model, folder, dirs_exist_ok=True)
         (folder / "ngram" / "config.json").write_text('{"format": "nonsense"}', encoding="utf-8")
     assert list(tmp_path.iterdir()) == []  # nothing written, no temporary folder left
+
+
+def test_classifier_save_pretrained_copies_the_directory_through_the_checked_writer(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    import pytest
+
+    from clausetag.errors import ClausetagError
+    from clausetag.inference import ClauseClassifier
+
+    clf = ClauseClassifier.from_pretrained(tiny_model)
+    target = tmp_path / "copy"
+    clf.save_pretrained(target)
+    again = ClauseClassifier.from_pretrained(target)
+    texts = ["We keep your e-mail address for two years.", "You may complain to the authority."]
+    assert again.predict(texts) == clf.predict(texts)
+    assert (target / "ngram" / "config.json").is_file()  # the whole directory, the n-gram member too
+    assert sorted(p.name for p in target.iterdir()) == sorted(p.name for p in tiny_model.iterdir())
+    with pytest.raises(ClausetagError, match="exists"):
+        clf.save_pretrained(target)
+    clf.save_pretrained(target, overwrite=True)
+    with pytest.raises(ClausetagError, match="model directory itself"):
+        clf.save_pretrained(tiny_model, overwrite=True)
+    assert [p.name for p in tmp_path.iterdir()] == ["copy"]  # no temporary folder left

@@ -31,10 +31,9 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_
 
 from clausetag.data.corpus import CorpusUnit, label_matrix
 from clausetag.errors import ClausetagError
-from clausetag.inference.modeldir import ModelDir, model_dir_writer, save_thresholds
+from clausetag.inference.modeldir import ModelDir, ModelDirParts
 from clausetag.inference.ngram import NgramMember
 from clausetag.inference.safeload import read_model_json
-from clausetag.io import atomic_writer, write_json
 from clausetag.training.args import DataArguments, StrictParser, _check_positive, _check_whole, _refuse
 from clausetag.training.metrics import full_report
 from clausetag.training.model_card import versions
@@ -387,20 +386,17 @@ def save_student(
 ) -> None:
     """The student's model directory, through the one writer (read back as a check)."""
     docs = ", ".join(sorted({u["doc"] for u in dev}))
-    with model_dir_writer(result.output_dir) as folder:
-        student.save_pretrained(str(folder), safe_serialization=True)
-        tokenizer.save_pretrained(str(folder))
-        save_thresholds(
-            folder,
-            result.labels,
-            dict(zip(result.labels, map(float, result.thresholds), strict=True)),
-            teacher.max_length,
-            method=f"{policy} on dev ({len(dev)} units, documents: {docs}), the student's scores",
+    ModelDir.save(
+        result.output_dir,
+        ModelDirParts(
+            model=student,
+            tokenizer=tokenizer,
+            labels=result.labels,
+            thresholds=[float(t) for t in result.thresholds],
+            max_length=teacher.max_length,
+            threshold_method=f"{policy} on dev ({len(dev)} units, documents: {docs}), the student's scores",
             support=dict(zip(result.labels, map(int, label_matrix(dev, result.labels).sum(0)), strict=True)),
-        )
-        write_json(
-            folder / "training_args.json",
-            {
+            training_args={
                 "distill": dataclasses.asdict(args),
                 "teacher": {"path": str(teacher.path), "layers": result.layers},
                 "model": {"threshold_policy": policy},
@@ -408,12 +404,11 @@ def save_student(
                 "train_seconds": round(result.seconds, 1),
                 "counts": result.counts,
             },
-        )
-        if result.ngram is not None:
-            result.ngram.save(folder)
-        write_json(folder / "metrics.json", {"dev": result.dev_report, "test": None})
-        with atomic_writer(folder / "README.md") as fh:
-            fh.write(_card(result, args, teacher))
+            metrics={"dev": result.dev_report, "test": None},
+            card=_card(result, args, teacher),
+            ngram=result.ngram,
+        ),
+    )
 
 
 def main(argv: list[str]) -> int:

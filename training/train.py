@@ -27,9 +27,8 @@ from clausetag.data.corpus import CorpusUnit, extend_units, label_matrix, load_u
 from clausetag.data.dataset import to_dataset
 from clausetag.errors import ClausetagError
 from clausetag.inference.context import ContextRecipe, record_contexts
-from clausetag.inference.modeldir import model_dir_writer, save_thresholds
+from clausetag.inference.modeldir import ModelDir, ModelDirParts
 from clausetag.inference.ngram import NgramMember
-from clausetag.io import atomic_writer, write_json
 from clausetag.labels import resolve_label_set
 from clausetag.training.args import (
     HEAD_INITS,
@@ -231,33 +230,26 @@ def _score(
 # --------------------------------------------------------------------------- phase 5: the model directory
 
 
-def _write_files(
-    folder: Path,
+def _parts(
     trainer: Trainer,
     tokenizer: Any,
     result: TrainResult,
     args: tuple[DataArguments, ModelArguments, ClausetagTrainingArguments],
     train: Sequence[CorpusUnit],
     dev: Sequence[CorpusUnit],
-) -> None:
-    """Every file of the model directory, into ``folder``."""
+) -> ModelDirParts:
+    """What the model directory holds after a run, for its one writer (``ModelDir.save``)."""
     data_args, model_args, training_args = args
-    trainer.save_model(str(folder))  # config.json + model.safetensors (+ tokenizer via processing_class)
-    tokenizer.save_pretrained(str(folder))
-    (folder / "training_args.bin").unlink(missing_ok=True)  # pickled by Trainer; the contract has no pickles
-    dev_support = label_matrix(dev, result.labels).sum(0)
-    save_thresholds(
-        folder,
-        result.labels,
-        dict(zip(result.labels, result.thresholds, strict=True)),
-        data_args.max_length,
-        method=f"{model_args.threshold_policy} on dev ({len(dev)} units, documents: "
+    return ModelDirParts(
+        model=trainer.model,  # the best dev epoch's weights (load_best_model_at_end)
+        tokenizer=tokenizer,
+        labels=result.labels,
+        thresholds=result.thresholds,
+        max_length=data_args.max_length,
+        threshold_method=f"{model_args.threshold_policy} on dev ({len(dev)} units, documents: "
         f"{', '.join(sorted({u['doc'] for u in dev}))})",
-        support=dict(zip(result.labels, map(int, dev_support), strict=True)),
-    )
-    write_json(
-        folder / "training_args.json",
-        {
+        support=dict(zip(result.labels, map(int, label_matrix(dev, result.labels).sum(0)), strict=True)),
+        training_args={
             "data": dataclasses.asdict(data_args),
             "model": dataclasses.asdict(model_args),
             "training": json.loads(training_args.to_json_string()),
@@ -265,12 +257,10 @@ def _write_files(
             "train_seconds": round(result.train_seconds, 1),
             "counts": result.counts,
         },
+        metrics={"dev": result.dev_report, "test": result.test_report},
+        card=model_card(result, data_args, model_args, training_args, train, dev),
+        ngram=result.ngram,
     )
-    if result.ngram is not None:
-        result.ngram.save(folder)
-    write_json(folder / "metrics.json", {"dev": result.dev_report, "test": result.test_report})
-    with atomic_writer(folder / "README.md") as fh:
-        fh.write(model_card(result, data_args, model_args, training_args, train, dev))
 
 
 def _carry_over(out: Path, folder: Path, keep_checkpoints: bool) -> None:
@@ -293,11 +283,13 @@ def save_model_dir(
     train: Sequence[CorpusUnit],
     dev: Sequence[CorpusUnit],
 ) -> None:
-    """Written into a temporary folder, checked with ``ModelDir.open``, renamed onto ``output_dir``."""
+    """The run's model directory at ``output_dir``, through ``ModelDir.save`` (checked, then renamed)."""
     out = result.output_dir
-    with model_dir_writer(out) as folder:
-        _write_files(folder, trainer, tokenizer, result, args, train, dev)
-        _carry_over(out, folder, args[1].keep_checkpoints)
+    ModelDir.save(
+        out,
+        _parts(trainer, tokenizer, result, args, train, dev),
+        carry=lambda folder: _carry_over(out, folder, args[1].keep_checkpoints),
+    )
 
 
 def _remove_checkpoints(out: Path) -> None:
