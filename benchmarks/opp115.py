@@ -126,12 +126,13 @@ def run_transformer(
 ) -> dict[str, Any]:
     """``clausetag train``'s own code on the policy split; the model directory goes to ``out``."""
     from clausetag.inference import ClauseClassifier
-    from clausetag.training.train import parse_args, run_training
+    from clausetag.training.args import parse_args
+    from clausetag.training.train import Splits, run_training
 
     argv = [*train_argv, "--train_file", str(source), "--output_dir", str(out), "--overwrite"]
-    data_args, model_args, training_args = parse_args(argv)
+    args = parse_args(argv)
     started = time.perf_counter()
-    run_training(splits["train"], splits["dev"], labels, model_args, training_args, data_args)
+    run_training(Splits(list(labels), splits["train"], splits["dev"]), args)
     seconds = time.perf_counter() - started
     clf = ClauseClassifier.from_pretrained(out)
     test = splits["test"]
@@ -141,7 +142,7 @@ def run_transformer(
     report.update(model=str(out), data="OPP-115 test policies")
     write_report(report, y_true, y_pred, out / "opp115-test", "OPP-115 by policy: clausetag transformer")
     print(f"transformer: {headline(report)}", flush=True)
-    name = f"clausetag fine-tuned from {Path(model_args.model_name_or_path).name}"
+    name = f"clausetag fine-tuned from {Path(args.model.model_name_or_path).name}"
     return summary_row(name, report, seconds)
 
 

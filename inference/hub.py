@@ -98,14 +98,7 @@ def _figures(args: argparse.Namespace, model_dir: ModelDir) -> tuple[Any, Any]:
 
 def _threshold_policy(model_dir: ModelDir) -> str:
     """The model's own threshold policy (``training_args.json``), the row's policy by default."""
-    from clausetag.inference.safeload import read_model_json
-
-    path = model_dir.path / "training_args.json"
-    if path.is_file():
-        model = read_model_json(path).get("model")
-        if isinstance(model, dict) and isinstance(model.get("threshold_policy"), str):
-            return str(model["threshold_policy"])
-    return cards.DEFAULT_POLICY
+    return model_dir.threshold_policy(cards.DEFAULT_POLICY)
 
 
 def _parser() -> argparse.ArgumentParser:

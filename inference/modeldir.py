@@ -221,6 +221,22 @@ class ModelDir:
             threshold_method=str(th.get("method", "unknown")),
         )
 
+    def training_record(self) -> dict[str, Any]:
+        """``training_args.json`` (read as untrusted, like every model file); {} when it is missing."""
+        path = self.path / "training_args.json"
+        record = read_model_json(path) if path.is_file() else {}
+        return record if isinstance(record, dict) else {}
+
+    def threshold_policy(self, default: str = "global") -> str:
+        """The threshold policy training recorded (``training``; ``model`` in directories written
+        before the loop settings moved there), else ``default``."""
+        record = self.training_record()
+        for key in ("training", "model"):
+            part = record.get(key)
+            if isinstance(part, dict) and isinstance(part.get("threshold_policy"), str):
+                return str(part["threshold_policy"])
+        return default
+
     def onnx_file(self, variant: str = "onnx") -> Path:
         return self.path / ONNX_DIR / ONNX_FILES[variant]
 

@@ -53,7 +53,7 @@ def test_training_with_layer_decay_and_a_contrastive_stage_saves_a_working_model
         tmp_path / "m",
         "--layerwise_lr_decay", "0.8", "--contrastive_pairs", "64", "--ngram_member", "false",
     )  # fmt: skip
-    args = json.loads((out / "training_args.json").read_text(encoding="utf-8"))["model"]
+    args = json.loads((out / "training_args.json").read_text(encoding="utf-8"))["training"]
     assert args["layerwise_lr_decay"] == 0.8 and args["contrastive_pairs"] == 64
     proba = ClauseClassifier.from_pretrained(out).predict_proba(["We keep your data for two years."])
     assert proba.shape[0] == 1 and np.isfinite(proba).all()

@@ -215,7 +215,6 @@ def test_probe_head_starts_from_a_working_classifier(tiny_encoder: Path, small_c
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from clausetag.data.corpus import label_matrix, load_units
-    from clausetag.training.args import ModelArguments
     from clausetag.training.metrics import macro_f1, tune_thresholds
     from clausetag.training.probe import init_head_from_probe
     from clausetag.training.trainer import positive_weights, predict_proba
@@ -232,7 +231,7 @@ def test_probe_head_starts_from_a_working_classifier(tiny_encoder: Path, small_c
     torch.manual_seed(0)
     model = AutoModelForSequenceClassification.from_pretrained(tiny_encoder, num_labels=len(labels)).eval()
     random_f1 = train_f1(model)
-    init_head_from_probe(model, tokenizer, units, y, positive_weights(y, 10.0), ModelArguments(), 64)
+    init_head_from_probe(model, tokenizer, units, y, positive_weights(y, 10.0), 1.0, 64)  # probe_c
     dense = model.bert.pooler.dense.weight.detach()
     assert torch.equal(dense, torch.diag(torch.diagonal(dense))) and (torch.diagonal(dense) > 0).all()
     assert model.classifier.bias[-1].item() == -4.0
@@ -244,7 +243,6 @@ def test_probe_leaves_an_unknown_head_alone(caplog) -> None:
     import torch
     from transformers import DistilBertConfig, DistilBertForSequenceClassification
 
-    from clausetag.training.args import ModelArguments
     from clausetag.training.probe import init_head_from_probe
     from clausetag.training.trainer import positive_weights
 
@@ -252,7 +250,7 @@ def test_probe_leaves_an_unknown_head_alone(caplog) -> None:
     model = DistilBertForSequenceClassification(config)
     before = model.classifier.weight.detach().clone()
     y = np.array([[1, 0], [0, 1]])
-    init_head_from_probe(model, None, [], y, positive_weights(y, 10.0), ModelArguments(), 16)
+    init_head_from_probe(model, None, [], y, positive_weights(y, 10.0), 1.0, 16)
     assert torch.equal(model.classifier.weight, before)
     assert "keeping its random initialisation" in caplog.text  # a warning of the library's logger
 
@@ -265,10 +263,10 @@ def test_arguments_are_checked_before_any_data_is_read(tmp_path: Path, capsys) -
     import pytest
 
     from clausetag.errors import ClausetagError
-    from clausetag.training.args import ModelArguments
+    from clausetag.training.args import ClausetagTrainingArguments
 
     with pytest.raises(ClausetagError, match="--loss must be one of weighted_bce, bce, focal"):
-        ModelArguments(loss="nope")  # type: ignore[arg-type]
+        ClausetagTrainingArguments(output_dir=str(tmp_path / "m"), loss="nope")  # type: ignore[arg-type]
     config = tmp_path / "run.json"
     config.write_text(json.dumps({"train_file": str(tmp_path / "absent.jsonl"), "pooling": "max"}))
     assert cli(["train", str(config)]) == 2
@@ -284,12 +282,13 @@ def test_the_recipe_defaults_are_named_once() -> None:
 
     assert get_args(args.ThresholdPolicy) == TRAIN_POLICIES
     model_args = args.ModelArguments()
-    assert (model_args.pooling, model_args.head_init, model_args.threshold_policy) == (
+    training_args = args.ClausetagTrainingArguments(output_dir="x")
+    assert (model_args.pooling, training_args.head_init, training_args.threshold_policy) == (
         args.DEFAULT_POOLING,
         args.DEFAULT_HEAD_INIT,
         args.DEFAULT_THRESHOLD_POLICY,
     )
-    assert args.ClausetagTrainingArguments(output_dir="x").num_train_epochs == args.DEFAULT_EPOCHS
+    assert training_args.num_train_epochs == args.DEFAULT_EPOCHS
 
 
 def test_other_ranks_get_an_explicit_none_and_write_nothing(
@@ -298,14 +297,15 @@ def test_other_ranks_get_an_explicit_none_and_write_nothing(
     """Under torchrun only rank 0 tunes, scores and saves; the others get None, not a placeholder."""
     from transformers import Trainer
 
-    from clausetag.training.train import load_splits, parse_args, run_training
+    from clausetag.training.args import parse_args
+    from clausetag.training.train import load_splits, run_training
 
     out = tmp_path / "rank1"
     argv = tiny_train_argv(tiny_encoder, small_corpus, out, "--num_train_epochs", "1", "--max_length", "32")
-    data_args, model_args, training_args = parse_args([*argv, "--head_init", "random"])
-    labels, train, dev, _ = load_splits(data_args, training_args.seed)
+    args = parse_args([*argv, "--head_init", "random"])
+    splits = load_splits(args.data, args.training.seed)
     monkeypatch.setattr(Trainer, "is_world_process_zero", lambda self: False)
-    assert run_training(train[:64], dev[:32], labels, model_args, training_args, data_args) is None
+    assert run_training(splits._replace(train=splits.train[:64], dev=splits.dev[:32]), args) is None
     assert not (out / "thresholds.json").exists()
 
 

@@ -1,4 +1,4 @@
-"""The arguments of ``clausetag train``: three dataclasses, checked however they are given.
+"""The arguments of ``clausetag train``: data, model and training loop, checked however given.
 
 ``HfArgumentParser`` turns them into flags, or reads one JSON/YAML file into
 them. Choices are ``Literal`` types (argparse choices on the command line) and
@@ -14,7 +14,7 @@ import math
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal, NoReturn, get_args
+from typing import Any, Literal, NamedTuple, NoReturn, get_args
 
 import torch
 from transformers import HfArgumentParser, TrainingArguments
@@ -142,6 +142,11 @@ def _check_extra_files(files: Any, train_file: str) -> list[str]:
 
 @dataclass
 class ModelArguments:
+    """What identifies the model and every recipe inference repeats (encoder, pooling, prefix, context).
+
+    Everything about how it is trained is in ``ClausetagTrainingArguments``.
+    """
+
     model_name_or_path: str = field(
         default_factory=lambda: str(default_encoder_dir()),
         metadata={
@@ -149,20 +154,6 @@ class ModelArguments:
             "the offline-built multilingual-e5-small; `clausetag encoder build`)."
         },
     )
-    freeze_embeddings: bool = field(
-        default=True,
-        metadata={"help": "Freeze the input embedding matrix (96M of e5-small's 118M parameters)."},
-    )
-    freeze_encoder: bool = field(
-        default=False,
-        metadata={"help": "Train only the pooler and classifier on frozen encoder features (a fast probe)."},
-    )
-    loss: Loss = field(default=DEFAULT_LOSS, metadata={"help": "Training loss."})
-    max_pos_weight: float = field(
-        default=10.0,
-        metadata={"help": "Cap on the positive-class weight of rare labels (weighted_bce)."},
-    )
-    focal_gamma: float = field(default=2.0, metadata={"help": "Focusing parameter of the focal loss."})
     pooling: Pooling = field(
         default=DEFAULT_POOLING,
         metadata={
@@ -190,6 +181,79 @@ class ModelArguments:
         default=24,
         metadata={"help": "Tokens of context at most (truncation cuts the context, never the unit first)."},
     )
+
+    def __post_init__(self) -> None:
+        _check_choice("pooling", self.pooling, POOLINGS)
+        _check_choice("context", self.context, get_args(ContextReads))
+        _check_whole("context_max_tokens", self.context_max_tokens, 1)
+        if self.context_max_tokens > MAX_CONTEXT_TOKENS:
+            _refuse(
+                "context_max_tokens", f"must be at most {MAX_CONTEXT_TOKENS}, not {self.context_max_tokens}"
+            )
+
+    @property
+    def context_recipe(self) -> ContextRecipe:
+        """The context recipe the model is trained with (and records for inference)."""
+        return ContextRecipe(self.context, self.context_max_tokens)
+
+    @property
+    def input_prefix(self) -> str:
+        """The string put before every text: ``--text_prefix``, else E5's with mean pooling."""
+        if self.text_prefix is not None:
+            return self.text_prefix
+        return E5_PREFIX if self.pooling == "mean" else ""
+
+
+@dataclass
+class ClausetagTrainingArguments(TrainingArguments):
+    """Every setting of the training loop: transformers' TrainingArguments with defaults that suit a
+    small encoder on a CPU (flags keep transformers' names), and clausetag's own (loss, head,
+    freezing, learning-rate multipliers, contrastive stage, thresholds, ensemble, early stopping,
+    overwrite). ``MultiLabelTrainer`` reads its settings from ``self.args``."""
+
+    output_dir: str = field(
+        default=DEFAULT_OUTPUT_DIR,
+        metadata={"help": "The model directory to write.", "aliases": ["-o", "--output"]},
+    )
+    num_train_epochs: float = field(default=DEFAULT_EPOCHS, metadata={"help": "Epochs."})
+    learning_rate: float = field(
+        default=DEFAULT_LEARNING_RATE, metadata={"help": "Peak learning rate of the encoder (AdamW)."}
+    )
+    per_device_train_batch_size: int = field(
+        default=DEFAULT_TRAIN_BATCH_SIZE, metadata={"help": "Train batch size."}
+    )
+    per_device_eval_batch_size: int = field(
+        default=DEFAULT_EVAL_BATCH_SIZE, metadata={"help": "Eval batch size."}
+    )
+    warmup_steps: float = field(default=0.1, metadata={"help": "Warm-up steps, or a ratio if < 1."})
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay."})
+    eval_strategy: str = field(default="epoch", metadata={"help": "When to evaluate on dev."})
+    save_strategy: str = field(default="epoch", metadata={"help": "When to checkpoint."})
+    save_total_limit: int | None = field(default=1, metadata={"help": "Checkpoints kept (best kept too)."})
+    load_best_model_at_end: bool = field(default=True, metadata={"help": "Keep the best dev checkpoint."})
+    metric_for_best_model: str | None = field(default="macro_f1", metadata={"help": "Best = dev macro-F1."})
+    greater_is_better: bool | None = field(default=True, metadata={"help": "Higher metric is better."})
+    logging_steps: float = field(default=20, metadata={"help": "Log every N steps."})
+    train_sampling_strategy: str = field(
+        default="group_by_length",
+        metadata={"help": "Batches of similar length: less padding on CPU."},
+    )
+    dataloader_pin_memory: bool = field(default=False, metadata={"help": "Pin memory (GPU only)."})
+    seed: int = field(default=42, metadata={"help": "Seed for the model head, shuffling and splits."})
+    freeze_embeddings: bool = field(
+        default=True,
+        metadata={"help": "Freeze the input embedding matrix (96M of e5-small's 118M parameters)."},
+    )
+    freeze_encoder: bool = field(
+        default=False,
+        metadata={"help": "Train only the pooler and classifier on frozen encoder features (a fast probe)."},
+    )
+    loss: Loss = field(default=DEFAULT_LOSS, metadata={"help": "Training loss."})
+    max_pos_weight: float = field(
+        default=10.0,
+        metadata={"help": "Cap on the positive-class weight of rare labels (weighted_bce)."},
+    )
+    focal_gamma: float = field(default=2.0, metadata={"help": "Focusing parameter of the focal loss."})
     head_init: HeadInit = field(
         default=DEFAULT_HEAD_INIT,
         metadata={
@@ -248,79 +312,11 @@ class ModelArguments:
     keep_checkpoints: bool = field(default=False, metadata={"help": "Keep checkpoint-* folders."})
 
     def __post_init__(self) -> None:
-        _check_choice("loss", self.loss, LOSSES)
-        _check_choice("pooling", self.pooling, POOLINGS)
-        _check_choice("head_init", self.head_init, HEAD_INITS)
-        _check_choice("context", self.context, get_args(ContextReads))
-        _check_whole("context_max_tokens", self.context_max_tokens, 1)
-        if self.context_max_tokens > MAX_CONTEXT_TOKENS:
-            _refuse(
-                "context_max_tokens", f"must be at most {MAX_CONTEXT_TOKENS}, not {self.context_max_tokens}"
-            )
-        _check_choice("threshold_policy", self.threshold_policy, TRAIN_POLICIES)
-        for name in ("max_pos_weight", "probe_c"):
-            _check_positive(name, getattr(self, name))
-        for name in ("focal_gamma", "head_lr_multiplier"):
-            _check_positive(name, getattr(self, name), strict=False)
-        _check_positive("layerwise_lr_decay", self.layerwise_lr_decay)
-        if self.layerwise_lr_decay > 1:
-            _refuse("layerwise_lr_decay", f"must be at most 1, not {self.layerwise_lr_decay!r}")
-        _check_whole("contrastive_pairs", self.contrastive_pairs, 0)
-        _check_positive("contrastive_learning_rate", self.contrastive_learning_rate)
-        _check_whole("early_stopping_patience", self.early_stopping_patience, 0)
-
-    @property
-    def context_recipe(self) -> ContextRecipe:
-        """The context recipe the model is trained with (and records for inference)."""
-        return ContextRecipe(self.context, self.context_max_tokens)
-
-    @property
-    def input_prefix(self) -> str:
-        """The string put before every text: ``--text_prefix``, else E5's with mean pooling."""
-        if self.text_prefix is not None:
-            return self.text_prefix
-        return E5_PREFIX if self.pooling == "mean" else ""
-
-
-@dataclass
-class ClausetagTrainingArguments(TrainingArguments):
-    """TrainingArguments with defaults that suit a small encoder on a CPU (flags keep transformers' names)."""
-
-    output_dir: str = field(
-        default=DEFAULT_OUTPUT_DIR,
-        metadata={"help": "The model directory to write.", "aliases": ["-o", "--output"]},
-    )
-    num_train_epochs: float = field(default=DEFAULT_EPOCHS, metadata={"help": "Epochs."})
-    learning_rate: float = field(
-        default=DEFAULT_LEARNING_RATE, metadata={"help": "Peak learning rate of the encoder (AdamW)."}
-    )
-    per_device_train_batch_size: int = field(
-        default=DEFAULT_TRAIN_BATCH_SIZE, metadata={"help": "Train batch size."}
-    )
-    per_device_eval_batch_size: int = field(
-        default=DEFAULT_EVAL_BATCH_SIZE, metadata={"help": "Eval batch size."}
-    )
-    warmup_steps: float = field(default=0.1, metadata={"help": "Warm-up steps, or a ratio if < 1."})
-    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay."})
-    eval_strategy: str = field(default="epoch", metadata={"help": "When to evaluate on dev."})
-    save_strategy: str = field(default="epoch", metadata={"help": "When to checkpoint."})
-    save_total_limit: int | None = field(default=1, metadata={"help": "Checkpoints kept (best kept too)."})
-    load_best_model_at_end: bool = field(default=True, metadata={"help": "Keep the best dev checkpoint."})
-    metric_for_best_model: str | None = field(default="macro_f1", metadata={"help": "Best = dev macro-F1."})
-    greater_is_better: bool | None = field(default=True, metadata={"help": "Higher metric is better."})
-    logging_steps: float = field(default=20, metadata={"help": "Log every N steps."})
-    train_sampling_strategy: str = field(
-        default="group_by_length",
-        metadata={"help": "Batches of similar length: less padding on CPU."},
-    )
-    dataloader_pin_memory: bool = field(default=False, metadata={"help": "Pin memory (GPU only)."})
-    seed: int = field(default=42, metadata={"help": "Seed for the model head, shuffling and splits."})
-
-    def __post_init__(self) -> None:
         for name in ("per_device_train_batch_size", "per_device_eval_batch_size"):
             _check_whole(name, getattr(self, name), 1)
         _check_positive("num_train_epochs", self.num_train_epochs, strict=False)
         _check_positive("learning_rate", self.learning_rate, strict=False)
+        self._check_own()
         if not str(self.output_dir).strip():
             _refuse("output_dir", "must not be empty")
         check_folder_output(self.output_dir, "train writes a model directory")  # --overwrite or not
@@ -336,8 +332,30 @@ class ClausetagTrainingArguments(TrainingArguments):
         except ValueError as exc:  # transformers' own consistency checks, worded for the user
             raise ClausetagError(" ".join(str(exc).split())) from None
 
+    def _check_own(self) -> None:
+        _check_choice("loss", self.loss, LOSSES)
+        _check_choice("head_init", self.head_init, HEAD_INITS)
+        _check_choice("threshold_policy", self.threshold_policy, TRAIN_POLICIES)
+        for name in ("max_pos_weight", "probe_c"):
+            _check_positive(name, getattr(self, name))
+        for name in ("focal_gamma", "head_lr_multiplier"):
+            _check_positive(name, getattr(self, name), strict=False)
+        _check_positive("layerwise_lr_decay", self.layerwise_lr_decay)
+        if self.layerwise_lr_decay > 1:
+            _refuse("layerwise_lr_decay", f"must be at most 1, not {self.layerwise_lr_decay!r}")
+        _check_whole("contrastive_pairs", self.contrastive_pairs, 0)
+        _check_positive("contrastive_learning_rate", self.contrastive_learning_rate)
+        _check_whole("early_stopping_patience", self.early_stopping_patience, 0)
 
-Arguments = tuple[DataArguments, ModelArguments, ClausetagTrainingArguments]
+
+class Arguments(NamedTuple):
+    """``clausetag train``'s arguments: the data, what identifies the model, the training loop."""
+
+    data: DataArguments
+    model: ModelArguments
+    training: ClausetagTrainingArguments
+
+
 ARGUMENT_CLASSES = (DataArguments, ModelArguments, ClausetagTrainingArguments)
 HELP_HINT = "`clausetag train --help` lists every argument"
 
@@ -401,7 +419,7 @@ def read_config(path: str | Path) -> dict[str, Any]:
 def _from_config(path: str) -> Arguments:
     data = read_config(path)
     try:
-        return _parser().parse_dict(data)  # type: ignore[return-value]
+        return Arguments(*_parser().parse_dict(data))
     except ClausetagError as exc:
         raise ClausetagError(f"{path}: {exc}") from None
     except (TypeError, ValueError) as exc:
@@ -416,4 +434,4 @@ def parse_args(argv: list[str]) -> Arguments:
     """Flags, or one JSON/YAML file of the same names; every value checked before any data is read."""
     if is_config_file(argv):
         return _from_config(argv[0])
-    return _parser().parse_strict(argv)
+    return Arguments(*_parser().parse_strict(argv))

@@ -33,10 +33,9 @@ from clausetag.data.corpus import CorpusUnit, label_matrix
 from clausetag.errors import ClausetagError
 from clausetag.inference.modeldir import ModelDir, ModelDirParts
 from clausetag.inference.ngram import NgramMember
-from clausetag.inference.safeload import read_model_json
 from clausetag.training.args import DataArguments, StrictParser, _check_positive, _check_whole, _refuse
 from clausetag.training.metrics import full_report
-from clausetag.training.model_card import versions
+from clausetag.training.model_card import threshold_method, versions
 from clausetag.training.thresholds import choose_thresholds
 from clausetag.training.trainer import predict_logits, predict_proba, unit_contexts, unit_tokenizer
 
@@ -277,16 +276,14 @@ class DistillResult:
 
 
 def _section(teacher: ModelDir, key: str) -> dict[str, Any]:
-    """One part of the teacher's training_args.json (read as untrusted, like every model file);
-    {} when the file or the part is missing."""
-    path = teacher.path / "training_args.json"
-    part = read_model_json(path).get(key) if path.is_file() else None
+    """One part of the teacher's training_args.json; {} when the file or the part is missing."""
+    part = teacher.training_record().get(key)
     return part if isinstance(part, dict) else {}
 
 
 def _teacher_policy(teacher: ModelDir) -> tuple[str, bool]:
     """The teacher's threshold policy and whether it has an n-gram member."""
-    policy = str(_section(teacher, "model").get("threshold_policy") or "global")
+    policy = teacher.threshold_policy()
     return policy, (teacher.path / "ngram").is_dir()
 
 
@@ -385,7 +382,6 @@ def save_student(
     dev: Sequence[CorpusUnit],
 ) -> None:
     """The student's model directory, through the one writer (read back as a check)."""
-    docs = ", ".join(sorted({u["doc"] for u in dev}))
     ModelDir.save(
         result.output_dir,
         ModelDirParts(
@@ -394,12 +390,12 @@ def save_student(
             labels=result.labels,
             thresholds=[float(t) for t in result.thresholds],
             max_length=teacher.max_length,
-            threshold_method=f"{policy} on dev ({len(dev)} units, documents: {docs}), the student's scores",
+            threshold_method=f"{threshold_method(policy, dev)}, the student's scores",
             support=dict(zip(result.labels, map(int, label_matrix(dev, result.labels).sum(0)), strict=True)),
             training_args={
                 "distill": dataclasses.asdict(args),
                 "teacher": {"path": str(teacher.path), "layers": result.layers},
-                "model": {"threshold_policy": policy},
+                "training": {"threshold_policy": policy},
                 "versions": versions(),
                 "train_seconds": round(result.seconds, 1),
                 "counts": result.counts,

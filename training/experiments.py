@@ -67,7 +67,8 @@ def baseline_fitter(seed: int) -> Fitter:
 def transformer_fitter(train_argv: list[str]) -> Fitter:
     """Train with ``clausetag train``'s arguments (``train_argv``) in a scratch folder."""
     from clausetag.inference import ClauseClassifier
-    from clausetag.training.train import parse_args, run_training
+    from clausetag.training.args import parse_args
+    from clausetag.training.train import Splits, run_training
 
     def fit(
         train: Sequence[CorpusUnit],
@@ -76,10 +77,8 @@ def transformer_fitter(train_argv: list[str]) -> Fitter:
         labels: Sequence[str],
     ) -> tuple[np.ndarray, np.ndarray]:
         with tempfile.TemporaryDirectory(prefix="clausetag-fold-") as tmp:
-            data_args, model_args, training_args = parse_args(
-                [*train_argv, "--output_dir", tmp, "--overwrite"]
-            )
-            run_training(train, dev, labels, model_args, training_args, data_args)
+            args = parse_args([*train_argv, "--output_dir", tmp, "--overwrite"])
+            run_training(Splits(list(labels), list(train), list(dev)), args)
             clf = ClauseClassifier.from_pretrained(tmp)
             return clf.predict_proba([u["text"] for u in test]), clf.thresholds
 

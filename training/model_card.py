@@ -154,7 +154,7 @@ def model_card(
     ``inference.card``; ``clausetag push-to-hub --lodo`` adds the LODO ``model-index``)."""
     langs = sorted({u["lang"] for u in [*train, *dev]})
     results = _results("dev", result.dev_report) + _results("test", result.test_report)
-    facts = _facts(result, data_args, model_args, langs, train, dev)
+    facts = _facts(result, data_args, model_args, training_args.threshold_policy, langs, dev, train)
     body = TEMPLATE.format(
         base_model=facts.base_model,
         name=Path(result.output_dir).name,
@@ -167,18 +167,18 @@ def model_card(
         n_train=len(train),
         n_dev=len(dev),
         dev_docs=", ".join(sorted({u["doc"] for u in dev})),
-        threshold_policy=model_args.threshold_policy,
+        threshold_policy=training_args.threshold_policy,
         pooling=model_args.pooling,
         ensemble=_ensemble(result),
         prefix=model_args.input_prefix,
-        loss=model_args.loss,
-        head_init=model_args.head_init,
-        freeze_embeddings=model_args.freeze_embeddings,
+        loss=training_args.loss,
+        head_init=training_args.head_init,
+        freeze_embeddings=training_args.freeze_embeddings,
         max_length=data_args.max_length,
         epochs=training_args.num_train_epochs,
-        llrd=model_args.layerwise_lr_decay if model_args.layerwise_lr_decay < 1 else "off",
-        contrastive=f"{model_args.contrastive_pairs} pairs, lr {model_args.contrastive_learning_rate}"
-        if model_args.contrastive_pairs
+        llrd=training_args.layerwise_lr_decay if training_args.layerwise_lr_decay < 1 else "off",
+        contrastive=f"{training_args.contrastive_pairs} pairs, lr {training_args.contrastive_learning_rate}"
+        if training_args.contrastive_pairs
         else "off",
         lr=training_args.learning_rate,
         batch=training_args.per_device_train_batch_size,
@@ -190,13 +190,19 @@ def model_card(
     return cards.header_text(cards.metadata(facts)) + "\n" + body + "\n" + cards.generated_block(facts)
 
 
+def threshold_method(policy: str, dev: Sequence[CorpusUnit]) -> str:
+    """How a model's thresholds were chosen, as thresholds.json and the card say it."""
+    return f"{policy} on dev ({len(dev)} units, documents: {', '.join(sorted({u['doc'] for u in dev}))})"
+
+
 def _facts(
     result: TrainResult,
     data_args: DataArguments,
     model_args: ModelArguments,
+    policy: str,
     langs: list[str],
-    train: Sequence[CorpusUnit],
     dev: Sequence[CorpusUnit],
+    train: Sequence[CorpusUnit],
 ) -> cards.CardFacts:
     """What the card's generated sections say, from the training run itself."""
     recipe = model_args.context_recipe
@@ -210,8 +216,7 @@ def _facts(
         languages=langs,
         labels=list(result.labels),
         thresholds=[float(t) for t in result.thresholds],
-        threshold_method=f"{model_args.threshold_policy} on dev ({len(dev)} units, documents: "
-        f"{', '.join(sorted({u['doc'] for u in dev}))})",
+        threshold_method=threshold_method(policy, dev),
         base_model=base_model_id(model_args.model_name_or_path),
         prefix=model_args.input_prefix,
         pooling=model_args.pooling,

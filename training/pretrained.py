@@ -12,7 +12,7 @@ from clausetag.errors import ClausetagError
 from clausetag.inference.context import CONFIG_KEY as CONTEXT_KEY
 from clausetag.inference.safeload import pretrained
 from clausetag.models.encoder import default_encoder_dir, missing_encoder_message
-from clausetag.training.args import ModelArguments
+from clausetag.training.args import ClausetagTrainingArguments, ModelArguments
 
 
 def _model_class_and_config(model_args: ModelArguments, labels: Sequence[str]) -> tuple[Any, Any]:
@@ -49,8 +49,10 @@ def _model_class_and_config(model_args: ModelArguments, labels: Sequence[str]) -
     return BertMeanPoolForSequenceClassification, BertMeanPoolConfig(**fields, **common)
 
 
-def load_pretrained(model_args: ModelArguments, labels: Sequence[str]) -> tuple[Any, Any]:
-    """Tokenizer and model (head sized for ``labels``), frozen as the arguments say."""
+def load_pretrained(
+    model_args: ModelArguments, labels: Sequence[str], training_args: ClausetagTrainingArguments | None = None
+) -> tuple[Any, Any]:
+    """Tokenizer and model (head sized for ``labels``), frozen as the training arguments say (if given)."""
     name = model_args.model_name_or_path
     if not Path(name).exists() and Path(name) == default_encoder_dir():
         raise ClausetagError(missing_encoder_message(name))
@@ -61,15 +63,16 @@ def load_pretrained(model_args: ModelArguments, labels: Sequence[str]) -> tuple[
     except (OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ClausetagError(f"cannot load the pretrained model {name!r}: {first}") from None
-    _freeze(model, model_args)
+    if training_args is not None:
+        _freeze(model, training_args)
     return tokenizer, model
 
 
-def _freeze(model: Any, model_args: ModelArguments) -> None:
+def _freeze(model: Any, training_args: ClausetagTrainingArguments) -> None:
     """``--freeze_embeddings``: the input embeddings; ``--freeze_encoder``: all but pooler and head."""
-    if model_args.freeze_embeddings:
+    if training_args.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
-    if model_args.freeze_encoder:
+    if training_args.freeze_encoder:
         prefix = getattr(model, "base_model_prefix", "") + "."
         for name, param in model.named_parameters():
             if name.startswith(prefix) and ".pooler." not in name:

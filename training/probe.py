@@ -11,7 +11,6 @@ import numpy as np
 import torch
 
 from clausetag.data.corpus import CorpusUnit
-from clausetag.training.args import ModelArguments
 from clausetag.training.trainer import batched_forward
 
 logger = logging.getLogger(__name__)
@@ -88,7 +87,7 @@ def init_head_from_probe(
     train: Sequence[CorpusUnit],
     y_train: np.ndarray,
     pos_weight: torch.Tensor,
-    model_args: ModelArguments,
+    probe_c: float,
     max_length: int,
 ) -> None:
     """Linear probe, then fine-tune (Kumar et al., 2022): start from a head that already works.
@@ -111,7 +110,7 @@ def init_head_from_probe(
     x = _frozen_features(model, tokenizer, train, max_length)
     mu = x.mean(0)
     sd = x.std(0) + 1e-6
-    weight, bias = fit_probe(np.tanh(PROBE_SCALE * (x - mu) / sd), y_train, pos_weight, model_args.probe_c)
+    weight, bias = fit_probe(np.tanh(PROBE_SCALE * (x - mu) / sd), y_train, pos_weight, probe_c)
     with torch.no_grad():
         dense.weight.copy_(torch.diag(torch.from_numpy(PROBE_SCALE / sd)))
         dense.bias.copy_(torch.from_numpy(-PROBE_SCALE * mu / sd))

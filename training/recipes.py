@@ -224,13 +224,14 @@ def train_and_score(
 ) -> tuple[np.ndarray, Any]:
     """``clausetag train`` with these flags into ``out`` (the transformer alone), the epoch chosen on
     ``dev``; the scores of ``test`` (each unit in its place) and the model arguments."""
-    from clausetag.training.train import parse_args, run_training
+    from clausetag.training.args import parse_args
+    from clausetag.training.train import Splits, run_training
 
-    data_args, model_args, training_args = parse_args(  # flags after ours win
+    args = parse_args(
         ["--ngram_member", "false", *train_argv, "--output_dir", out, "--overwrite"]
-    )
-    run_training(train, dev, labels, model_args, training_args, data_args)
-    return score_units(out, test), model_args
+    )  # ours first
+    run_training(Splits(list(labels), list(train), list(dev)), args)
+    return score_units(out, test), args.model
 
 
 def score_units(model: str, units: Sequence[CorpusUnit]) -> np.ndarray:

@@ -18,7 +18,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer, set_seed
@@ -30,19 +30,11 @@ from clausetag.inference.context import ContextRecipe, record_contexts
 from clausetag.inference.modeldir import ModelDir, ModelDirParts
 from clausetag.inference.ngram import NgramMember
 from clausetag.labels import resolve_label_set
-from clausetag.training.args import (
-    HEAD_INITS,
-    LOSSES,
-    POOLINGS,
-    ClausetagTrainingArguments,
-    DataArguments,
-    ModelArguments,
-    parse_args,
-)
+from clausetag.training.args import Arguments, ClausetagTrainingArguments, DataArguments, parse_args
 from clausetag.training.contrastive import contrastive_stage
 from clausetag.training.ensemble import fit_ngram_member
 from clausetag.training.metrics import full_report
-from clausetag.training.model_card import TrainResult, model_card, versions
+from clausetag.training.model_card import TrainResult, model_card, threshold_method, versions
 from clausetag.training.pretrained import load_pretrained
 from clausetag.training.probe import init_head_from_probe
 from clausetag.training.thresholds import choose_thresholds
@@ -55,23 +47,18 @@ from clausetag.training.trainer import (
     unit_tokenizer,
 )
 
-__all__ = [
-    "HEAD_INITS",
-    "LOSSES",
-    "POOLINGS",
-    "ClausetagTrainingArguments",
-    "DataArguments",
-    "ModelArguments",
-    "TrainResult",
-    "load_splits",
-    "main",
-    "parse_args",
-    "run_training",
-]
+__all__ = ["Splits", "TrainResult", "load_splits", "main", "run_training", "with_contexts"]
 
 logger = logging.getLogger(__name__)
 
-Splits = tuple[list[str], list[CorpusUnit], list[CorpusUnit], list[CorpusUnit] | None]
+
+class Splits(NamedTuple):
+    """What one run trains on: the label set, the train and dev units, and optional test units."""
+
+    labels: list[str]
+    train: list[CorpusUnit]
+    dev: list[CorpusUnit]
+    test: list[CorpusUnit] | None = None
 
 
 # --------------------------------------------------------------------------- phase 1: data
@@ -93,7 +80,7 @@ def load_splits(data_args: DataArguments, seed: int) -> Splits:
     if data_args.train_languages:
         train = [u for u in train if u["lang"] in data_args.train_languages]
     test = load_units(data_args.test_file, labels) if data_args.test_file else None
-    return labels, train, dev, test
+    return Splits(labels, train, dev, test)
 
 
 def _check_splits(train: Sequence[CorpusUnit], dev: Sequence[CorpusUnit]) -> None:
@@ -105,13 +92,13 @@ def _check_splits(train: Sequence[CorpusUnit], dev: Sequence[CorpusUnit]) -> Non
 # --------------------------------------------------------------------------- phase 2: output folder
 
 
-def _prepare_output_dir(model_args: ModelArguments, training_args: ClausetagTrainingArguments) -> Path:
+def _prepare_output_dir(training_args: ClausetagTrainingArguments) -> Path:
     """Refuse a non-empty output folder unless ``--overwrite`` (or resuming); clear it if asked."""
     out = Path(training_args.output_dir)
     resuming = bool(training_args.resume_from_checkpoint)
-    if out.exists() and any(out.iterdir()) and not (model_args.overwrite or resuming):
+    if out.exists() and any(out.iterdir()) and not (training_args.overwrite or resuming):
         raise ClausetagError(f"{out} already exists and is not empty: pass --overwrite to replace it")
-    if model_args.overwrite and out.exists() and not resuming and training_args.process_index == 0:
+    if training_args.overwrite and out.exists() and not resuming and training_args.process_index == 0:
         shutil.rmtree(out)
     return out
 
@@ -147,26 +134,28 @@ def _build_trainer(
     train: Sequence[CorpusUnit],
     dev: Sequence[CorpusUnit],
     labels: Sequence[str],
-    args: tuple[DataArguments, ModelArguments, ClausetagTrainingArguments],
+    args: Arguments,
 ) -> MultiLabelTrainer:
     """The head initialised (linear probe unless resuming), then the Trainer around the model."""
-    data_args, model_args, training_args = args
+    data_args, training_args = args.data, args.training
     y_train = label_matrix(train, labels)
-    pos_weight = positive_weights(y_train, model_args.max_pos_weight)
-    if model_args.contrastive_pairs and not training_args.resume_from_checkpoint:
+    pos_weight = positive_weights(y_train, training_args.max_pos_weight)
+    if training_args.contrastive_pairs and not training_args.resume_from_checkpoint:
         contrastive_stage(
             model,
             tokenizer,
             train,
             y_train,
-            model_args.contrastive_pairs,
+            training_args.contrastive_pairs,
             data_args.max_length,
-            model_args.contrastive_learning_rate,
+            training_args.contrastive_learning_rate,
             training_args.seed,
         )
-    if model_args.head_init == "probe" and not training_args.resume_from_checkpoint:
-        init_head_from_probe(model, tokenizer, train, y_train, pos_weight, model_args, data_args.max_length)
-    patience = model_args.early_stopping_patience
+    if training_args.head_init == "probe" and not training_args.resume_from_checkpoint:
+        init_head_from_probe(
+            model, tokenizer, train, y_train, pos_weight, training_args.probe_c, data_args.max_length
+        )
+    patience = training_args.early_stopping_patience
     return MultiLabelTrainer(
         model=model,
         args=training_args,
@@ -174,13 +163,9 @@ def _build_trainer(
         eval_dataset=_encoded(dev, labels, tokenizer, data_args.max_length, model.config),
         processing_class=tokenizer,
         data_collator=DataCollatorWithPadding(tokenizer),
-        compute_metrics=dev_metrics(model_args.threshold_policy),
+        compute_metrics=dev_metrics(training_args.threshold_policy),
         callbacks=[EarlyStoppingCallback(patience)] if patience > 0 else [],
-        loss=model_args.loss,
         pos_weight=pos_weight,
-        gamma=model_args.focal_gamma,
-        head_lr_multiplier=model_args.head_lr_multiplier,
-        layer_decay=model_args.layerwise_lr_decay,
     )
 
 
@@ -198,24 +183,22 @@ def _fit(trainer: Trainer, training_args: ClausetagTrainingArguments) -> None:
 def _score(
     trainer: Trainer,
     tokenizer: Any,
-    splits: tuple[Sequence[CorpusUnit], Sequence[CorpusUnit], Sequence[CorpusUnit] | None],
-    labels: list[str],
-    model_args: ModelArguments,
-    max_length: int,
-    seed: int,
+    splits: Splits,
+    args: Arguments,
 ) -> tuple[np.ndarray, dict[str, Any], dict[str, Any] | None, NgramMember | None]:
     """The n-gram member (if asked for) weighed on dev, thresholds chosen on dev by
     ``--threshold_policy``; the dev (and test) reports at those thresholds."""
-    train, dev, test = splits
+    labels, train, dev, test = splits
+    training_args, max_length, seed = args.training, args.data.max_length, args.training.seed
     model = trainer.model
     model.eval()  # type: ignore[union-attr]
     dev_proba = predict_proba(model, tokenizer, dev, max_length)
     ngram = None
-    if model_args.ngram_member:
-        reads = model_args.context_recipe.active
+    if training_args.ngram_member:
+        reads = args.model.context_recipe.active
         ngram, dev_proba = fit_ngram_member(train, dev, labels, dev_proba, seed, context=reads)
     y_dev = label_matrix(dev, labels)
-    thresholds = choose_thresholds(model_args.threshold_policy, y_dev, dev_proba)
+    thresholds = choose_thresholds(training_args.threshold_policy, y_dev, dev_proba)
     dev_report = full_report(y_dev, dev_proba >= thresholds, labels, [u["lang"] for u in dev], bootstrap=200)
     test_report = None
     if test:
@@ -234,7 +217,7 @@ def _parts(
     trainer: Trainer,
     tokenizer: Any,
     result: TrainResult,
-    args: tuple[DataArguments, ModelArguments, ClausetagTrainingArguments],
+    args: Arguments,
     train: Sequence[CorpusUnit],
     dev: Sequence[CorpusUnit],
 ) -> ModelDirParts:
@@ -246,8 +229,7 @@ def _parts(
         labels=result.labels,
         thresholds=result.thresholds,
         max_length=data_args.max_length,
-        threshold_method=f"{model_args.threshold_policy} on dev ({len(dev)} units, documents: "
-        f"{', '.join(sorted({u['doc'] for u in dev}))})",
+        threshold_method=threshold_method(training_args.threshold_policy, dev),
         support=dict(zip(result.labels, map(int, label_matrix(dev, result.labels).sum(0)), strict=True)),
         training_args={
             "data": dataclasses.asdict(data_args),
@@ -279,7 +261,7 @@ def save_model_dir(
     trainer: Trainer,
     tokenizer: Any,
     result: TrainResult,
-    args: tuple[DataArguments, ModelArguments, ClausetagTrainingArguments],
+    args: Arguments,
     train: Sequence[CorpusUnit],
     dev: Sequence[CorpusUnit],
 ) -> None:
@@ -288,7 +270,7 @@ def save_model_dir(
     ModelDir.save(
         out,
         _parts(trainer, tokenizer, result, args, train, dev),
-        carry=lambda folder: _carry_over(out, folder, args[1].keep_checkpoints),
+        carry=lambda folder: _carry_over(out, folder, args.training.keep_checkpoints),
     )
 
 
@@ -300,39 +282,33 @@ def _remove_checkpoints(out: Path) -> None:
 # --------------------------------------------------------------------------- the run
 
 
-def run_training(
-    train: Sequence[CorpusUnit],
-    dev: Sequence[CorpusUnit],
-    labels: Sequence[str],
-    model_args: ModelArguments,
-    training_args: ClausetagTrainingArguments,
-    data_args: DataArguments,
-    test: Sequence[CorpusUnit] | None = None,
-    save: bool = True,
-) -> TrainResult | None:
-    """Train on ``train``, pick the best epoch and thresholds on ``dev``, score ``test``, save.
+def run_training(units: Splits, args: Arguments, save: bool = True) -> TrainResult | None:
+    """Train on ``units.train``, pick the best epoch and thresholds on ``units.dev``, score
+    ``units.test``, save the model directory at ``args.training.output_dir``.
 
     Returns ``None`` on every process but rank 0 under torchrun: rank 0 alone
     tunes, scores and writes the model directory. The experiments call this
     directly with their own folds.
     """
     started = time.perf_counter()
-    labels = list(labels)
-    _check_splits(train, dev)
-    recipe = model_args.context_recipe
-    train, dev = with_contexts(train, recipe), with_contexts(dev, recipe)
-    test = with_contexts(test, recipe) if test else test
-    out = _prepare_output_dir(model_args, training_args)
-    args = (data_args, model_args, training_args)
+    _check_splits(units.train, units.dev)
+    training_args = args.training
+    recipe = args.model.context_recipe
+    units = Splits(
+        list(units.labels),
+        with_contexts(units.train, recipe),
+        with_contexts(units.dev, recipe),
+        with_contexts(units.test, recipe) if units.test else units.test,
+    )
+    labels, train, dev, test = units
+    out = _prepare_output_dir(training_args)
     set_seed(training_args.seed)  # before the classification head is initialised
-    tokenizer, model = load_pretrained(model_args, labels)
+    tokenizer, model = load_pretrained(args.model, labels, training_args)
     trainer = _build_trainer(model, tokenizer, train, dev, labels, args)
     _fit(trainer, training_args)
     if not trainer.is_world_process_zero():
         return None
-    thresholds, dev_report, test_report, ngram = _score(
-        trainer, tokenizer, (train, dev, test), labels, model_args, data_args.max_length, training_args.seed
-    )
+    thresholds, dev_report, test_report, ngram = _score(trainer, tokenizer, units, args)
     result = TrainResult(
         output_dir=out,
         labels=labels,
@@ -345,7 +321,7 @@ def run_training(
     )
     if save:
         save_model_dir(trainer, tokenizer, result, args, train, dev)
-    elif not model_args.keep_checkpoints:
+    elif not training_args.keep_checkpoints:
         _remove_checkpoints(out)
     return result
 
@@ -360,9 +336,8 @@ def _summary(result: TrainResult) -> str:
 
 
 def main(argv: list[str]) -> int:
-    data_args, model_args, training_args = parse_args(argv)
-    labels, train, dev, test = load_splits(data_args, training_args.seed)
-    result = run_training(train, dev, labels, model_args, training_args, data_args, test=test)
+    args = parse_args(argv)
+    result = run_training(load_splits(args.data, args.training.seed), args)
     if result is not None:
         print(_summary(result), file=sys.stderr)
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -19,26 +19,23 @@ from clausetag.inference.tokenization import BatchTokenizer
 from clausetag.training.metrics import macro_f1, micro_f1
 from clausetag.training.thresholds import choose_thresholds
 
+if TYPE_CHECKING:
+    from clausetag.training.args import ClausetagTrainingArguments
+
 
 class MultiLabelTrainer(Trainer):
-    """Trainer whose loss is chosen for rare labels (class-weighted BCE or focal)."""
+    """Trainer whose loss is chosen for rare labels (class-weighted BCE or focal).
 
-    def __init__(
-        self,
-        *args: Any,
-        loss: str,
-        pos_weight: torch.Tensor,
-        gamma: float,
-        head_lr_multiplier: float,
-        layer_decay: float = 1.0,
-        **kwargs: Any,
-    ) -> None:
+    Every setting comes from ``self.args`` (``ClausetagTrainingArguments``: ``loss``,
+    ``focal_gamma``, ``head_lr_multiplier``, ``layerwise_lr_decay``); ``pos_weight`` is
+    the one thing it is given besides, as it is computed from the training labels.
+    """
+
+    args: ClausetagTrainingArguments
+
+    def __init__(self, *args: Any, pos_weight: torch.Tensor, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.loss_name = loss
         self.pos_weight = pos_weight
-        self.gamma = gamma
-        self.head_lr_multiplier = head_lr_multiplier
-        self.layer_decay = layer_decay
 
     def create_optimizer(self, model: Any = None) -> Any:
         """AdamW with a faster learning rate for the random head than for the pretrained body.
@@ -58,7 +55,7 @@ class MultiLabelTrainer(Trainer):
                 if param.requires_grad:
                     head = not name.startswith(prefix)  # the classifier; the pooler is pretrained-side
                     depth = layer_depth(name, n_layers)
-                    scale = self.head_lr_multiplier if head else self.layer_decay**depth
+                    scale = self.args.head_lr_multiplier if head else self.args.layerwise_lr_decay**depth
                     groups.setdefault((scale, name in decay), []).append(param)
             lr = self.args.learning_rate
             self.optimizer = torch.optim.AdamW(
@@ -84,12 +81,12 @@ class MultiLabelTrainer(Trainer):
         labels = inputs.pop("labels").float()
         outputs = model(**inputs)
         logits = outputs.logits.float()
-        if self.loss_name == "focal":
+        if self.args.loss == "focal":
             bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels, reduction="none")
             p_t = torch.exp(-bce)
-            loss = ((1 - p_t) ** self.gamma * bce).mean()
+            loss = ((1 - p_t) ** self.args.focal_gamma * bce).mean()
         else:
-            weight = self.pos_weight.to(logits.device) if self.loss_name == "weighted_bce" else None
+            weight = self.pos_weight.to(logits.device) if self.args.loss == "weighted_bce" else None
             loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels, pos_weight=weight)
         return (loss, outputs) if return_outputs else loss
 
