@@ -142,6 +142,12 @@ def _labelstudio_choices(annotation: dict[str, Any], where: str) -> list[Any]:
 def read_labelstudio(path: Path) -> list[Task]:
     """A Label Studio JSON export: a list of tasks (``data`` + ``annotations``)."""
     raw = read_json(path, MAX_EXPORT_BYTES)
+    if isinstance(raw, dict) and "data" not in raw:
+        keys = ", ".join(map(repr, list(raw)[:3])) or "no keys"
+        raise ClausetagError(
+            f"{path}: expected a list of Label Studio tasks, not an object with {keys}: "
+            "export the project as JSON and import that file"
+        )
     items = raw if isinstance(raw, list) else [raw]
     tasks = []
     for n, item in enumerate(items, start=1):
@@ -320,6 +326,10 @@ def _merge(tasks: Sequence[Task]) -> dict[str, Task]:
 def _unit(task: Task, latest: Annotation, scheme: Sequence[str], lang: str | None) -> CorpusUnit:
     """The unit in corpus format (its fields checked afterwards by the corpus validator)."""
     d = task.data
+    if d.get("text") is not None and not isinstance(d.get("text"), str):
+        raise ClausetagError(f"{latest.where}: text must be a string, not {json_type(d.get('text'))}")
+    if not (d.get("lang") or lang):
+        raise ClausetagError(f"{latest.where}: no lang: give each record a 'lang' field or pass --lang en|lv")
     unit: dict[str, Any] = {
         "id": task.key,
         "doc": str(d.get("doc") or task.key),

@@ -245,8 +245,22 @@ UNIT = {
         (["other", "retention"], UNIT, "'other' is exclusive but is combined with ['retention', 'other']"),
         (["retention"], {k: v for k, v in UNIT.items() if k != "text"}, "empty text"),
         (["retention"], {**UNIT, "lang": "de"}, "lang must be one of en, lv, not 'de'"),
+        (["retention"], {**UNIT, "text": 5}, "text must be a string, not a number"),
+        (
+            ["retention"],
+            {k: v for k, v in UNIT.items() if k != "lang"},
+            "no lang: give each record a 'lang' field",
+        ),
     ],
-    ids=["unknown-label", "empty-set", "other-combined", "missing-text", "bad-lang"],
+    ids=[
+        "unknown-label",
+        "empty-set",
+        "other-combined",
+        "missing-text",
+        "bad-lang",
+        "number-text",
+        "no-lang",
+    ],
 )
 def test_a_bad_record_is_one_message_naming_it_and_nothing_is_written(
     labels: list[str], data: dict, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -266,13 +280,17 @@ def test_a_bad_record_is_one_message_naming_it_and_nothing_is_written(
 def test_malformed_exports_are_one_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cases = {
         "labelstudio": ('[{"text": "flat", "labels": {"choices": ["other"]}}]', "not JSON_MIN"),
+        "labelstudio-object": (
+            '{"tasks": []}',
+            "expected a list of Label Studio tasks, not an object with 'tasks'",
+        ),
         "argilla": ('{"records": []}', "expected a list of Argilla records"),
         "doccano": ('{"text": "a"}\n', "no 'label' list"),
     }
     for tool, (content, message) in cases.items():
         bad = tmp_path / f"{tool}.json"
         bad.write_text(content)
-        assert cli(["data", "import", tool, str(bad), "-o", str(tmp_path / "o.jsonl")]) == 2
+        assert cli(["data", "import", tool.split("-")[0], str(bad), "-o", str(tmp_path / "o.jsonl")]) == 2
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1, err
     not_json = tmp_path / "export.json"
@@ -280,6 +298,38 @@ def test_malformed_exports_are_one_message(tmp_path: Path, capsys: pytest.Captur
     assert cli(["data", "import", "labelstudio", str(not_json), "-o", str(tmp_path / "o.jsonl")]) == 2
     assert "not valid JSON" in capsys.readouterr().err
     assert not (tmp_path / "o.jsonl").exists()
+
+
+BAD_FILES = {
+    "empty.json": (
+        b"",
+        {"labelstudio": "the file is empty", "doccano": "holds no records", "argilla": "is empty"},
+    ),
+    "binary.json": (bytes(range(256)) * 2, "looks like a binary file"),
+    "latin1.json": ('[{"text": "caf\xe9"}]'.encode("latin-1"), "not valid UTF-8"),
+    "fake.zip": (b"not a zip", {"doccano": "cannot read the zip file", "*": "not valid JSON"}),
+    "nojsonl.zip": (None, {"doccano": "the zip holds no .jsonl file", "*": "looks like a binary file"}),
+}
+
+
+@pytest.mark.parametrize("tool", ["labelstudio", "doccano", "argilla"])
+def test_bad_files_are_one_message_for_every_tool(
+    tool: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name, (content, said) in BAD_FILES.items():
+        bad = tmp_path / name
+        if content is None:
+            with zipfile.ZipFile(bad, "w") as zf:
+                zf.writestr("notes.txt", "no export here")
+        else:
+            bad.write_bytes(content)
+        message = said if isinstance(said, str) else said.get(tool, said.get("*", ""))
+        out = tmp_path / "o.jsonl"
+        assert cli(["data", "import", tool, str(bad), "-o", str(out)]) == 2, (tool, name)
+        err = capsys.readouterr().err
+        assert err.count("clausetag: error:") == 1 and err.count("\n") == 1 and "Traceback" not in err, err
+        assert f"{bad}" in err and message in err, (tool, name, err)
+        assert not out.exists()
 
 
 def test_latest_annotation_wins_and_agreement_is_measured(tmp_path: Path) -> None:

@@ -38,7 +38,8 @@ def test_plain_transformers_pipeline_loads_it(tiny_model: Path) -> None:
 
 
 def test_pipeline_in_a_fresh_interpreter_after_importing_the_head(tiny_model: Path) -> None:
-    """What the README tells pipeline users: import clausetag.models.modeling first (mean-pooling head)."""
+    """A fresh interpreter that imports the mean-pooling head's module loads the model in a pipeline too
+    (the README tells pipeline users to ``import clausetag``, which registers the same class)."""
     import subprocess
     import sys
 
