@@ -77,11 +77,11 @@ VARIANTS: dict[str, tuple[str, str]] = {
 }
 #: How each prepared directory is exported (arguments after ``export-onnx --model …``).
 EXPORTS: dict[str, list[str]] = {
-    "plain": ["--no-fuse", "--quantize", "int8"],
+    "plain": ["--quantize", "int8"],
     "fused": ["--fuse", "--quantize", "int8"],
     "trim": ["--trim-vocab", "--fuse", "--quantize", "int8", "--overwrite"],
     "trim-all": ["--trim-vocab", "--fuse", "--quantize", "int8-all", "--overwrite"],
-    "trim-all-plain": ["--trim-vocab", "--no-fuse", "--quantize", "int8-all", "--overwrite"],
+    "trim-all-plain": ["--trim-vocab", "--quantize", "int8-all", "--overwrite"],
 }
 #: ``--student DIR`` rows: the student in torch, and its shipping export (trimmed, int8-all, unfused).
 STUDENT_ROWS: dict[str, tuple[str, str]] = {

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from clausetag.inference.ray_engine import default_backend
+from clausetag.inference.ray_tagger import default_backend
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO.parent / "shared" / "seeds"

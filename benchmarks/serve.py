@@ -392,7 +392,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not 1 <= args.clients <= 64 or not 0 < args.duration <= 900 or args.per_request < 1 or args.rounds < 1:
         parser.error("--clients 1..64, --duration in (0, 900], --rounds ≥ 1 and --per-request ≥ 1")
 
-    from clausetag.inference.cli import load_classifier
+    from clausetag.inference.batch import load_classifier
     from clausetag.inference.segment import segment
 
     policies = load_policies(args.policies)

@@ -157,7 +157,7 @@ def score_inputs(
     clf: ClauseClassifier, items: Sequence[Input], lang: str | None = None, batch_size: int = 32
 ) -> list[Candidate]:
     """Every unit of every input, tagged in the chunks ``predict`` uses (so the scores are its)."""
-    from clausetag.inference.cli import Job, job_chunks, tag_chunk
+    from clausetag.inference.batch import Job, tagged_records
 
     jobs, units, langs = [], [], []
     for i, item in enumerate(items):
@@ -167,7 +167,7 @@ def score_inputs(
             jobs.append(Job((u.doc, u.unit), u.record(), i, u.context))
             units.append(u)
             langs.append(doc_lang[u.doc])
-    records = [rec for part in job_chunks(jobs, batch_size) for rec in tag_chunk(clf, part, batch_size, None)]
+    records = tagged_records(clf, jobs, batch_size, None)
     proba = np.array([[rec["scores"][x] for x in clf.labels] for rec in records]).reshape(-1, len(clf.labels))
     sure = confidence(proba, clf.thresholds)
     by_doc: dict[str, list[int]] = {}
@@ -505,7 +505,7 @@ def export_main(args: argparse.Namespace) -> int:
         raise ClausetagError("-k and --max-per-doc go with --select uncertain or random")
     check_folder_output(args.output, "annotate export writes a folder")
     items = read_inputs(args.inputs, args.max_bytes, args.stdin_format)
-    from clausetag.inference.cli import load_classifier
+    from clausetag.inference.batch import load_classifier
 
     clf = load_classifier(args.model, args.backend)
     candidates = score_inputs(clf, items, args.lang, args.batch_size)

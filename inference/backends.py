@@ -112,9 +112,10 @@ class OnnxBackend:
         return np.asarray(out, dtype=np.float32)
 
 
-def make_backend(model_dir: ModelDir, backend: str) -> Backend:
+def make_backend(model_dir: ModelDir, backend: str, threads: int | None = None) -> Backend:
+    """The backend's runtime over ``model_dir``; ``threads`` caps an ONNX session's compute threads."""
     if backend == "torch":
         return TorchBackend(model_dir)
     if backend in ("onnx", "onnx-int8"):
-        return OnnxBackend(model_dir, variant=backend)
+        return OnnxBackend(model_dir, variant=backend, threads=threads)
     raise ClausetagError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")

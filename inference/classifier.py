@@ -13,6 +13,7 @@ from clausetag.inference.backends import Backend, make_backend
 from clausetag.inference.context import ContextRecipe, as_context
 from clausetag.inference.modeldir import ModelDir
 from clausetag.inference.ngram import NgramMember
+from clausetag.inference.scores import sigmoid
 from clausetag.io import is_blank
 from clausetag.labels import EXCLUSIVE_LABEL
 from clausetag.languages import check_lang
@@ -68,10 +69,6 @@ def _check_fits(clf: ClauseClassifier) -> None:
         )
 
 
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
-
-
 class ClauseClassifier:
     """A trained clausetag model directory, ready to tag text.
 
@@ -93,18 +90,21 @@ class ClauseClassifier:
         self.ngram = NgramMember.load(model_dir.path, self.labels)
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, backend: str = "torch") -> ClauseClassifier:
+    def from_pretrained(
+        cls, path: str | Path, backend: str = "torch", threads: int | None = None
+    ) -> ClauseClassifier:
         """Load a model directory written by ``clausetag train``.
 
         ``backend``: ``"torch"`` (safetensors), ``"onnx"`` or ``"onnx-int8"``
-        (after ``clausetag export-onnx``).
+        (after ``clausetag export-onnx``); ``threads``: at most that many compute
+        threads for an ONNX session (one process of several on a machine).
         """
         try:
             model_dir = ModelDir.open(path)
         except (AttributeError, TypeError, ValueError, OverflowError) as exc:  # a wrongly typed JSON field
             raise ClausetagError(f"{path}: malformed model directory ({_one_line(exc)})") from None
         try:
-            clf = cls(model_dir, make_backend(model_dir, backend), backend)
+            clf = cls(model_dir, make_backend(model_dir, backend, threads), backend)
         except (ClausetagError, ImportError):
             raise
         except Exception as exc:  # a corrupt tokenizer.json or model.onnx: the libraries' own types

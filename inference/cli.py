@@ -3,23 +3,23 @@
 Inputs are read and checked before the model loads, so bad input costs a second,
 not a model load, and fails before anything is written. Output goes through
 ``atomic_writer``: a file is either complete or absent. ``--resume`` adds
-periodic checkpoints, each one again a whole-file atomic replace.
+periodic checkpoints, each one again a whole-file atomic replace. Planning,
+chunking, tagging and loading the model are ``inference.batch``'s, which the Ray
+engine (``inference.ray_run``) shares.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import itertools
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from clausetag.errors import ClausetagError
+from clausetag.inference.batch import Job, job_chunks, load_classifier, plan_jobs, tag_chunk
 from clausetag.inference.classifier import ClauseClassifier, TaggedUnit
 from clausetag.inference.formats import FORMATS, format_record, header, output_format, report_format
 from clausetag.inference.readers import (
@@ -40,7 +40,6 @@ from clausetag.inference.resume import (
     save_fingerprint,
     settings_print,
 )
-from clausetag.inference.structure import Context
 from clausetag.io import (
     DEFAULT_MAX_BYTES,
     OutputTarget,
@@ -75,31 +74,6 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
 
 
-def load_classifier(model: str, backend: str) -> ClauseClassifier:
-    """Any failure to load model files becomes one message naming the directory."""
-    if backend == "torch":
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()  # ours is the progress bar; theirs is per weight file
-    else:
-        _no_onnx_telemetry()
-    try:
-        return ClauseClassifier.from_pretrained(model, backend=backend)
-    except (ClausetagError, ImportError):
-        raise
-    except Exception as exc:  # corrupt safetensors/onnx files raise library-specific types
-        reason = " ".join(str(exc).split())  # one line, however long the library's message
-        raise ClausetagError(f"{model}: cannot load the model ({type(exc).__name__}: {reason})") from None
-
-
-def _no_onnx_telemetry() -> None:
-    """onnxruntime may record telemetry events (under ~/.cache): a tagging run sends nothing."""
-    with contextlib.suppress(ImportError):
-        import onnxruntime
-
-        onnxruntime.disable_telemetry_events()
-
-
 def _refuse_overwriting_inputs(target: OutputTarget | None, inputs: Sequence[str]) -> None:
     if target is None or target.stream:
         return
@@ -122,53 +96,6 @@ def _write_stdout(text: str) -> None:
 # --------------------------------------------------------------------------- predict
 
 
-@dataclass
-class Job:
-    """One unit to tag: its record fields without labels and scores, and which input it is from."""
-
-    key: Key
-    record: dict[str, Any]
-    item: int = 0
-    context: Context | None = None  # where the unit stands in its document (read by context models)
-
-
-def plan_jobs(items: Sequence[Input], lang: str | None) -> list[Job]:
-    """Every unit of every input in order; a resumed run plans them all too (``_tag_jobs`` skips
-    what is done), so its chunks and batches are those of an uninterrupted run."""
-    return [
-        Job((u.doc, u.unit), u.record(), i, u.context)
-        for i, item in enumerate(items)
-        for u in item.units(lang)
-    ]
-
-
-def job_chunks(jobs: Sequence[Job], batch_size: int) -> Iterator[list[Job]]:
-    """The jobs tagged together: up to max(8 batches, 256) units, never from two inputs.
-
-    So an input's scores do not depend on the other inputs of a run (int8 ONNX
-    quantizes activations per batch), and ``--engine ray``, which tags input by
-    input, gives the same records.
-    """
-    size = max(batch_size * 8, 256)
-    for _, group in itertools.groupby(jobs, key=lambda job: job.item):
-        same_input = list(group)
-        for lo in range(0, len(same_input), size):
-            yield same_input[lo : lo + size]
-
-
-def tag_chunk(
-    clf: ClauseClassifier, part: Sequence[Job], batch_size: int, threshold: float | None
-) -> list[dict[str, Any]]:
-    """The chunk's records with their labels and scores (sorted by length inside, returned in order)."""
-    preds = clf.predict(
-        [j.record["text"] for j in part], batch_size, threshold, contexts=[j.context for j in part]
-    )
-    return [
-        {**job.record, "labels": pred.labels, "scores": pred.scores}
-        for job, pred in zip(part, preds, strict=True)
-    ]
-
-
 def _predict_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="clausetag predict",
@@ -177,7 +104,7 @@ def _predict_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="file, directory, or '-'")
     _add_common(parser)
-    parser.set_defaults(backend=None)  # torch, or with --engine ray onnx-int8 when exported
+    parser.set_defaults(backend=None)  # each engine's own: torch here, onnx-int8 on Ray when exported
     parser.add_argument(
         "--format",
         choices=(*FORMATS, "parquet"),
@@ -296,16 +223,27 @@ def _write_all(
 def predict_main(argv: list[str]) -> int:
     """``clausetag predict``: one record per unit, written atomically."""
     args = _predict_parser().parse_args(argv)
-    from clausetag.inference.ray_engine import dispatch  # imports Ray only for --engine ray
+    if args.engine == "ray":
+        from clausetag.inference.ray_run import run_on_ray  # the Ray engine loads only for it
 
-    if (status := dispatch(args)) is not None:
-        return status
+        return run_on_ray(args)
+    _local_engine(args)
     if args.resume and not args.output:
         raise ClausetagError("--resume needs --output (the file to continue)")
     with terminate_as_interrupt(), output_lock(args.output) as target:
         if args.resume and target is not None and target.stream:
             raise ClausetagError(f"{args.output}: --resume needs a regular file as --output")
         return _predict(args, target)
+
+
+def _local_engine(args: argparse.Namespace) -> None:
+    """Refuse what only ``--engine ray`` takes; in one process ``--backend`` defaults to torch."""
+    given = [flag for flag, value in (("--address", args.address), ("--workers", args.workers)) if value]
+    if given:
+        raise ClausetagError(f"{' and '.join(given)} go with --engine ray")
+    if args.format == "parquet":
+        raise ClausetagError("--format parquet is written by --engine ray (a directory of partitions)")
+    args.backend = args.backend or "torch"
 
 
 def _predict(args: argparse.Namespace, target: OutputTarget | None) -> int:

@@ -41,8 +41,9 @@ from transformers.pipelines.base import ChunkPipeline
 
 from clausetag.errors import ClausetagError, check_text, check_texts, check_threshold
 from clausetag.inference.backends import TorchBackend
-from clausetag.inference.classifier import ClauseClassifier, Prediction, TaggedUnit, sigmoid
+from clausetag.inference.classifier import ClauseClassifier, Prediction, TaggedUnit
 from clausetag.inference.modeldir import ModelDir
+from clausetag.inference.scores import sigmoid
 from clausetag.io import is_blank
 from clausetag.languages import check_lang
 

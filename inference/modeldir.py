@@ -38,7 +38,10 @@ THRESHOLDS_FILE = "thresholds.json"
 THRESHOLDS_FORMAT = "clausetag-thresholds/1"
 ONNX_DIR = "onnx"
 ONNX_FILES = {"onnx": "model.onnx", "onnx-int8": "model_int8.onnx"}
-DEFAULT_MAX_LENGTH = 256
+#: Tokens per input of a directory whose thresholds.json records no ``max_length`` (one not
+#: written by clausetag: every directory ModelDir.save writes records the length it trained at,
+#: ``clausetag train --max_length``, 96 by default).
+UNRECORDED_MAX_LENGTH = 256
 
 
 def _thresholds_record(parts: ModelDirParts) -> dict[str, Any]:
@@ -138,7 +141,7 @@ def _read_thresholds(p: Path, th: dict[str, Any], labels: tuple[str, ...]) -> tu
 
 
 def _read_max_length(p: Path, th: dict[str, Any]) -> int:
-    max_length = th.get("max_length", DEFAULT_MAX_LENGTH)
+    max_length = th.get("max_length", UNRECORDED_MAX_LENGTH)
     if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1:
         raise ClausetagError(
             f"{p}/{THRESHOLDS_FILE}: max_length must be a whole number of at least 1, not {max_length!r}"

@@ -23,6 +23,7 @@ import numpy as np
 
 from clausetag.errors import ClausetagError
 from clausetag.inference.safeload import MODEL_FILE_MAX_BYTES, read_model_json
+from clausetag.inference.scores import sigmoid
 from clausetag.io import read_bytes
 
 NGRAM_DIR = "ngram"
@@ -110,7 +111,7 @@ class NgramMember:
             if len(rows):  # one sparse-times-dense product per chunk: rows come sorted
                 starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
                 logits[k + rows[starts]] += np.add.reduceat(values[:, None] * self.coef[cols], starts, axis=0)
-        return 1.0 / (1.0 + np.exp(-logits))
+        return sigmoid(logits)
 
     def sparse_features(
         self, texts: Sequence[str], contexts: Sequence[str] | None = None

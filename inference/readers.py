@@ -15,8 +15,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -130,7 +131,8 @@ class Input:
 # --------------------------------------------------------------------------- inputs
 
 
-def _kind_of(path: Path) -> str:
+def kind_of(path: Path) -> str:
+    """What a file holds, by its suffix: txt, md, html or jsonl (no suffix: txt)."""
     suffix = path.suffix.lower()
     if suffix in MARKDOWN_SUFFIXES:
         return "md"
@@ -179,7 +181,7 @@ def read_stdin(
 def read_document(path: str | Path, doc: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES) -> Document:
     """A .txt/.md/.html policy file as a ``Document`` (named by its stem unless ``doc``)."""
     p = Path(path)
-    kind = _kind_of(p)
+    kind = kind_of(p)
     if kind == "jsonl":
         raise ClausetagError(f"{p}: a JSONL file holds units, not one policy document")
     raw = read_text(p, max_bytes, MAX_BYTES_HINT)
@@ -256,31 +258,60 @@ def expand_inputs(inputs: Sequence[str]) -> list[str]:
     return out
 
 
-def _unique_name(candidates: Sequence[str], taken: set[str]) -> str:
-    """The first free name: a file's stem, or longer when two inputs share it (a.txt, a.html)."""
-    for name in candidates:
-        if name not in taken:
-            return name
-    raise ClausetagError(f"{candidates[-1]}: given twice")
+@dataclass
+class DocNames:
+    """Doc names unique across a run's inputs, so (doc, unit) identifies a unit of the run.
+
+    A policy document is named by its file's stem, or longer when an earlier
+    input took that (a.txt, a.html); a JSONL file's docs keep their names, go on
+    counting their units where an earlier file left off, and may not be named
+    like a policy document. ``read_inputs`` names docs with it, and so does
+    ``--engine ray``'s plan, which reads no policy file.
+    """
+
+    whole: set[str] = field(default_factory=set)  # names of policy documents
+    taken: set[str] = field(default_factory=set)  # every doc name so far
+    counters: dict[str, int] = field(default_factory=dict)  # units of each JSONL doc so far
+
+    def policy(self, path: Path) -> str:
+        """A policy file's document name."""
+        return self._document([path.stem, path.name, str(path)])
+
+    def stdin(self) -> str:
+        """Standard input's document name."""
+        return self._document(["stdin", "<stdin>"])
+
+    def jsonl(self, source: str, counts: Mapping[str, int]) -> dict[str, int]:
+        """The first unit number of each doc of a JSONL file (``counts``: its units per doc)."""
+        clash = sorted(set(counts) & self.whole)
+        if clash:
+            raise ClausetagError(f"{source}: doc {clash[0]!r} is also the name of a policy file input")
+        offsets = {doc: self.counters.get(doc, 0) for doc in counts}
+        self.counters.update({doc: offsets[doc] + n for doc, n in counts.items()})
+        self.taken.update(counts)
+        return offsets
+
+    def _document(self, candidates: Sequence[str]) -> str:
+        """The first free name: a file's stem, or longer when two inputs share it (a.txt, a.html)."""
+        for name in candidates:
+            if name not in self.taken:
+                self.whole.add(name)
+                self.taken.add(name)
+                return name
+        raise ClausetagError(f"{candidates[-1]}: given twice")
 
 
-def _read_one(
-    name: str,
-    taken: set[str],
-    counters: dict[str, int],
-    max_bytes: int,
-    stdin_format: str,
-    stdin: BinaryIO | None,
-) -> Input:
+def _read_one(name: str, docs: DocNames, max_bytes: int, stdin_format: str, stdin: BinaryIO | None) -> Input:
     """One input; policy documents get a name no earlier input has taken."""
     if name == STDIN:
         doc = read_stdin(stdin_format, max_bytes, stdin)
-        unique = Document(_unique_name(["stdin", "<stdin>"], taken), doc.text, doc.source)
-        return Input(doc.source, document=unique)
+        return Input(doc.source, document=Document(docs.stdin(), doc.text, doc.source))
     p = Path(name)
-    if _kind_of(p) == "jsonl":
-        return Input(name, presplit=tuple(read_jsonl_units(name, counters, max_bytes)))
-    document = read_document(p, _unique_name([p.stem, p.name, str(p)], taken), max_bytes)
+    if kind_of(p) == "jsonl":
+        units = read_jsonl_units(name, dict(docs.counters), max_bytes)
+        docs.jsonl(name, Counter(u.doc for u in units))
+        return Input(name, presplit=tuple(units))
+    document = read_document(p, docs.policy(p), max_bytes)
     return Input(document.source, document=document)
 
 
@@ -292,23 +323,10 @@ def read_inputs(
 ) -> list[Input]:
     """Read and check every input up front, so bad input fails before a long run starts.
 
-    Doc names are unique across inputs, so (doc, unit) identifies a unit of the run.
+    Doc names are unique across inputs (``DocNames``), so (doc, unit) identifies a unit of the run.
     """
     names = expand_inputs(inputs)
     if not names:
         raise ClausetagError("no input given")
-    whole: set[str] = set()  # names of policy documents
-    taken: set[str] = set()  # every doc name so far
-    counters: dict[str, int] = {}
-    out: list[Input] = []
-    for name in names:
-        item = _read_one(name, taken, counters, max_bytes, stdin_format, stdin)
-        if item.document is None:
-            clash = sorted(set(item.docs) & whole)
-            if clash:
-                raise ClausetagError(f"{name}: doc {clash[0]!r} is also the name of a policy file input")
-        else:
-            whole.update(item.docs)
-        taken.update(item.docs)
-        out.append(item)
-    return out
+    docs = DocNames()
+    return [_read_one(name, docs, max_bytes, stdin_format, stdin) for name in names]

@@ -452,7 +452,7 @@ def settings_print(
 
 
 def jobs_prints(items: Sequence[Any], jobs: Sequence[Any]) -> list[dict[str, Any]]:
-    """Per input (``readers.Input``) its size and the digest of its planned units (``cli.Job``)."""
+    """Per input (``readers.Input``) its size and the digest of its planned units (``batch.Job``)."""
     per_item: list[list[tuple[dict[str, Any], Any]]] = [[] for _ in items]
     for job in jobs:
         per_item[job.item].append((job.record, job.context))

@@ -71,7 +71,7 @@ class ClausetagComponent:
                 "the clausetag component needs a model directory: "
                 'nlp.add_pipe("clausetag", config={"model": DIR})'
             )
-        from clausetag.inference.cli import load_classifier
+        from clausetag.inference.batch import load_classifier
 
         self.name = name
         self.clf: ClauseClassifier = load_classifier(str(model), backend)

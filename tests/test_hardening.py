@@ -767,7 +767,7 @@ class _FakeRay:
 
 
 def test_workers_are_capped_with_a_reason(caplog: pytest.LogCaptureFixture) -> None:
-    from clausetag.inference.ray_engine import worker_shape
+    from clausetag.inference.ray_cluster import worker_shape
 
     with caplog.at_level(logging.WARNING, logger="clausetag"):
         assert worker_shape(_FakeRay(2), 1000) == (2, 1, 1.0)
@@ -792,7 +792,7 @@ def test_ray_address_from_the_environment_is_checked_like_the_flag(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     pytest.importorskip("ray")
-    from clausetag.inference import ray_engine as engine
+    from clausetag.inference import ray_run as engine
 
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
@@ -831,7 +831,7 @@ class _NoModel:
 
 
 def test_check_address_is_bounded_however_long_a_connection_hangs(monkeypatch: pytest.MonkeyPatch) -> None:
-    from clausetag.inference import ray_engine as engine
+    from clausetag.inference import ray_cluster as engine
 
     monkeypatch.setattr(engine, "_CONNECT_TIMEOUT_S", 0.3)
 
@@ -874,7 +874,8 @@ def test_ray_resume_refuses_a_corrupt_summary_or_a_changed_input(
 ) -> None:
     """Checked before Ray starts: the partitions and the summary are all it takes."""
     pytest.importorskip("ray")
-    from clausetag.inference import ray_engine as engine
+    from clausetag.inference import ray_run as engine
+    from clausetag.inference.batch import load_classifier
 
     policy, units = _policy(tmp_path), _units(tmp_path / "units.jsonl", 5)
     out = tmp_path / "tags"
@@ -883,7 +884,7 @@ def test_ray_resume_refuses_a_corrupt_summary_or_a_changed_input(
     tasks, _ = engine.plan_tasks([str(policy), str(units)], out, settings)
     tagger = engine.FileTagger.__new__(engine.FileTagger)  # its work, without a Ray actor
     tagger.settings, tagger.error = settings, None
-    tagger.clf = engine.load_model(settings.model, "torch")
+    tagger.clf = load_classifier(settings.model, "torch")
     outcomes = [tagger.tag(t) for t in tasks]
     fingerprint = engine.settings_print(tagger.clf.model_dir, "torch", None, "jsonl", None, 32)
     tally = engine.Tally(settings, fingerprint, [str(policy), str(units)])

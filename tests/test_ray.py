@@ -123,7 +123,7 @@ def test_parquet_partitions_hold_the_same_records(
 def test_restart_after_an_interrupted_run(
     tiny_model: Path, inputs: Path, tmp_path: Path, local_ray: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from clausetag.inference import ray_engine as engine
+    from clausetag.inference import ray_run as engine
 
     local = tmp_path / "local.jsonl"
     assert predict(tiny_model, str(inputs), "-o", str(local)) == 0

@@ -186,7 +186,7 @@ def serve_main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     import uvicorn  # the [serve] extra: a missing one is an install hint (clausetag.cli)
 
-    from clausetag.inference.cli import load_classifier
+    from clausetag.inference.batch import load_classifier
     from clausetag.inference.service.app import create_app
     from clausetag.inference.service.engine import Engine
 
