@@ -59,10 +59,10 @@ test: lint
 	$(BIN)/python -m pytest -q -ra
 
 experiments: encoder
-	$(BIN)/clausetag experiment lodo --model baseline --out runs/lodo-baseline
-	$(BIN)/clausetag experiment crosslingual --model baseline --out runs/xling-baseline
-	$(BIN)/clausetag experiment lodo --model transformer --out runs/lodo-transformer -- --num_train_epochs 1
-	$(BIN)/clausetag experiment crosslingual --model transformer --out runs/xling-transformer -- --num_train_epochs 1
+	$(BIN)/clausetag experiment lodo --learner baseline -o runs/lodo-baseline
+	$(BIN)/clausetag experiment crosslingual --learner baseline -o runs/xling-baseline
+	$(BIN)/clausetag experiment lodo --learner transformer -o runs/lodo-transformer -- --num_train_epochs 1
+	$(BIN)/clausetag experiment crosslingual --learner transformer -o runs/xling-transformer -- --num_train_epochs 1
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache runs

@@ -3,7 +3,7 @@
 Every command that writes a file or folder takes ``-o/--output``; every command
 that refuses to replace one takes ``--overwrite``; backends come from one list;
 batch sizes are whole numbers of at least 1. Earlier spellings (``--out``,
-``--output_dir``, ``--force``, ``--batch_size``) stay as hidden aliases, so
+``--output_dir``, ``--force``, ``--batch_size``, snake_case names) stay as hidden aliases, so
 existing scripts keep working, but ``--help`` shows one name per option.
 ``clausetag train`` keeps transformers' ``TrainingArguments`` names and adds
 ``-o/--output`` as an alias of ``--output_dir`` (see ``clausetag.training.args``).
@@ -49,6 +49,14 @@ def _hidden(parser: Any, flags: tuple[str, ...], dest: str, **kwargs: Any) -> No
     """Old spellings of an option: they parse into ``dest`` but ``--help`` does not list them."""
     for flag in flags:
         parser.add_argument(flag, dest=dest, help=argparse.SUPPRESS, **kwargs)
+
+
+def add_option(parser: Any, flag: str, *old: str, **kwargs: Any) -> None:
+    """``flag`` (kebab-case, listed by ``--help``) with earlier spellings ``old`` parsing into it, hidden."""
+    dest = kwargs.pop("dest", flag.lstrip("-").replace("-", "_"))
+    parser.add_argument(flag, dest=dest, **kwargs)
+    hidden = {k: v for k, v in kwargs.items() if k not in ("help", "required", "default", "metavar")}
+    _hidden(parser, old, dest, **hidden)
 
 
 def add_output(

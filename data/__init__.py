@@ -8,7 +8,6 @@ imports ``datasets`` itself.
 from clausetag.data.corpus import (
     DEFAULT_CORPUS_DIR,
     CorpusUnit,
-    Unit,
     document_groups,
     label_matrix,
     leave_one_document_out,
@@ -21,7 +20,6 @@ from clausetag.data.corpus import (
 __all__ = [
     "DEFAULT_CORPUS_DIR",
     "CorpusUnit",
-    "Unit",
     "document_groups",
     "label_matrix",
     "leave_one_document_out",

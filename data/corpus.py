@@ -53,10 +53,6 @@ class CorpusUnit(TypedDict, total=False):
     _extra: str
 
 
-#: The former name, kept for code written against it.
-Unit = CorpusUnit
-
-
 def corpus_files(path: str | Path | None = None) -> list[Path]:
     """The JSONL files of a corpus: a directory's ``*.jsonl`` at any depth (sorted) or one file.
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from datasets import ClassLabel, Dataset, DatasetDict, Features, List, Value
 
-from clausetag.data.corpus import CorpusUnit, label_matrix, split_by_document
+from clausetag.data.corpus import CorpusUnit, label_matrix
 
 
 def features_for(labels: Sequence[str]) -> Features:
@@ -51,13 +51,3 @@ def to_dataset(units: Sequence[CorpusUnit], labels: Sequence[str]) -> Dataset:
 
 def to_dataset_dict(splits: Mapping[str, Sequence[CorpusUnit]], labels: Sequence[str]) -> DatasetDict:
     return DatasetDict({name: to_dataset(units, labels) for name, units in splits.items()})
-
-
-def load_dataset_dict(
-    units: Sequence[CorpusUnit],
-    labels: Sequence[str],
-    dev_docs: Sequence[str] | None = None,
-    seed: int = 42,
-) -> DatasetDict:
-    """Document-level train/dev ``DatasetDict`` (translations stay with their originals)."""
-    return to_dataset_dict(split_by_document(units, dev_docs=dev_docs, seed=seed), labels)

@@ -13,6 +13,10 @@ from typing import Any
 
 from transformers import BertConfig
 
+#: E5's input convention: "query: " before every text it embeds (mean pooling). Training puts it
+#: before each unit and records it in config.json (``text_prefix``) for inference to repeat.
+E5_PREFIX = "query: "
+
 #: ``config.json``'s ``model_type`` of a mean-pooling model: its own, so that a library that
 #: does not know it refuses the folder instead of silently reading ``[CLS]``.
 MODEL_TYPE = "clausetag-bert-mean"
@@ -21,7 +25,7 @@ MODEL_TYPE = "clausetag-bert-mean"
 class BertMeanPoolConfig(BertConfig):
     model_type = MODEL_TYPE
 
-    def __init__(self, text_prefix: str = "query: ", **kwargs: Any) -> None:
+    def __init__(self, text_prefix: str = E5_PREFIX, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.text_prefix = text_prefix
         self.pooling = "mean"

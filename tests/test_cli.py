@@ -166,6 +166,19 @@ def test_old_spellings_still_parse() -> None:
     assert parser.parse_args(["--output_dir", "a"]).output == "a"
 
 
+def test_add_option_lists_one_name_and_parses_the_old_ones() -> None:
+    from clausetag.options import add_option
+
+    parser = argparse.ArgumentParser()
+    add_option(parser, "--dev-docs", "--dev_docs", nargs="+", default=None, help="held out")
+    assert (
+        parser.parse_args(["--dev_docs", "a", "b"]).dev_docs
+        == parser.parse_args(["--dev-docs", "a", "b"]).dev_docs
+    )
+    listed = parser.format_help()
+    assert "--dev-docs" in listed and "--dev_docs" not in listed
+
+
 def test_encoder_build_old_and_new_spellings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """An already built folder is kept: both spellings reach the same check, no build runs."""
     built = tmp_path / "enc"
@@ -253,7 +266,7 @@ def test_baseline_train_and_evaluate_accept_a_researchers_jsonl(
 ) -> None:
     data = _researchers_file(tmp_path / "mine.jsonl")
     assert cli(["data", "validate", str(data)]) == 0
-    assert cli(["baseline", "--train_file", str(data), "--dev_docs", "004", "-o", str(tmp_path / "b")]) == 0
+    assert cli(["baseline", "--data", str(data), "--dev-docs", "004", "-o", str(tmp_path / "b")]) == 0
     assert (tmp_path / "b" / "metrics.json").is_file()
     model = tmp_path / "model"
     argv = tiny_train_argv(tiny_encoder, data, model, "--num_train_epochs", "1", "--max_length", "32")

@@ -404,9 +404,10 @@ def test_leave_one_document_out_folds(loaded: list) -> None:
 
 def test_dataset_dict_features(loaded: list) -> None:
     datasets = pytest.importorskip("datasets")
-    from clausetag.data.dataset import load_dataset_dict
+    from clausetag.data.corpus import split_by_document
+    from clausetag.data.dataset import to_dataset_dict
 
-    dd = load_dataset_dict(loaded, DEFAULT_LABELS, dev_docs=["004"])
+    dd = to_dataset_dict(split_by_document(loaded, dev_docs=["004"]), DEFAULT_LABELS)
     assert isinstance(dd, datasets.DatasetDict)
     assert set(dd) == {"train", "dev"}
     assert dd["train"].num_rows + dd["dev"].num_rows == len(loaded)

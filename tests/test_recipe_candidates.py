@@ -80,7 +80,7 @@ def test_self_training_rows_run_in_the_study(tiny_encoder: Path, small_corpus: P
     keep += [u for u in units if u.get("orig") in ids]
     data = tmp_path / "data.jsonl"
     data.write_text("".join(json.dumps(u, ensure_ascii=False) + "\n" for u in keep), encoding="utf-8")
-    argv = ["--data", str(data), "--encoder", str(tiny_encoder), "--inner_folds", "2", "--folds", "000"]
+    argv = ["--data", str(data), "--encoder", str(tiny_encoder), "--inner-folds", "2", "--folds", "000"]
     argv += ["--rows", "tfidf-self", "probe-mean-self", "ensemble-self", "-o", str(tmp_path / "out")]
     assert main(argv) == 0
     rows = json.loads((tmp_path / "out" / "recipes.json").read_text(encoding="utf-8"))["rows"]

@@ -29,7 +29,7 @@ def test_recipe_study_scores_every_row_and_policy_and_reuses_folds(
 ) -> None:
     from clausetag.training.recipes import main
 
-    argv = ["--data", str(tiny_study_data), "--encoder", str(tiny_encoder), "--inner_folds", "2"]
+    argv = ["--data", str(tiny_study_data), "--encoder", str(tiny_encoder), "--inner-folds", "2"]
     argv += ["--rows", "tfidf", "probe-mean", "ensemble", "-o", str(tmp_path)]
     assert main(argv) == 0
     data = json.loads((tmp_path / "recipes.json").read_text(encoding="utf-8"))

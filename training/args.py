@@ -23,6 +23,7 @@ from clausetag.data.corpus import DEFAULT_CORPUS_DIR
 from clausetag.errors import ClausetagError
 from clausetag.inference.context import MAX_CONTEXT_TOKENS, ContextRecipe
 from clausetag.io import check_folder_output, read_text
+from clausetag.models.configuration import E5_PREFIX
 from clausetag.models.encoder import default_encoder_dir
 from clausetag.training.thresholds import DEFAULT_POLICY, TRAIN_POLICIES
 
@@ -46,6 +47,7 @@ DEFAULT_THRESHOLD_POLICY: ThresholdPolicy = DEFAULT_POLICY
 #: study on the folds where fine-tuning was measured (README); --num_train_epochs 0 keeps the
 #: linear-probe head on the frozen encoder (the best recipe on all five folds without fine-tuning).
 DEFAULT_EPOCHS = 1.0
+#: Tokens per unit in training; the model directory records it and inference repeats it.
 DEFAULT_MAX_LENGTH = 96
 DEFAULT_LEARNING_RATE = 1e-4
 DEFAULT_TRAIN_BATCH_SIZE = 16
@@ -53,8 +55,6 @@ DEFAULT_EVAL_BATCH_SIZE = 64
 DEFAULT_EARLY_STOPPING_PATIENCE = 2
 #: The ensemble with a TF-IDF member (measured by `clausetag experiment recipes`).
 DEFAULT_NGRAM_MEMBER = True
-#: The input prefix of mean pooling: E5 was trained with "query: " before every text.
-E5_PREFIX = "query: "
 
 
 def _refuse(name: str, message: str) -> NoReturn:
@@ -257,7 +257,7 @@ class ClausetagTrainingArguments(TrainingArguments):
     head_init: HeadInit = field(
         default=DEFAULT_HEAD_INIT,
         metadata={
-            "help": "probe: fit the pooler and classifier on the frozen encoder's [CLS] features "
+            "help": "probe: fit the pooler and classifier on the frozen encoder's pooled features "
             "before fine-tuning (linear probe, then fine-tune); random: the library's random head."
         },
     )

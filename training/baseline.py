@@ -18,11 +18,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import FeatureUnion, Pipeline
 
-from clausetag.data.corpus import DEFAULT_CORPUS_DIR, Unit, label_matrix, load_units, split_by_document
+from clausetag.data.corpus import DEFAULT_CORPUS_DIR, CorpusUnit, label_matrix, load_units, split_by_document
 from clausetag.errors import ClausetagError
 from clausetag.inference.ngram import MAX_NGRAM_CHARS, Analyzer, NgramMember
 from clausetag.labels import resolve_label_set
-from clausetag.options import add_labels, add_output
+from clausetag.options import add_labels, add_option, add_output
 from clausetag.training.evaluation import headline, write_report
 from clausetag.training.metrics import full_report
 from clausetag.training.thresholds import BASELINE_POLICY, TRAIN_POLICIES, choose_thresholds
@@ -43,7 +43,7 @@ def _pairs(inputs: Sequence[Input]) -> list[tuple[str, str]]:
     return [x if isinstance(x, tuple) else (x, "") for x in inputs]
 
 
-def unit_inputs(units: Sequence[Unit]) -> list[tuple[str, str]]:
+def unit_inputs(units: Sequence[CorpusUnit]) -> list[tuple[str, str]]:
     """Each unit's text and rendered context (``_context``, set by training; "" when none)."""
     return [(u["text"], str(u.get("_context", ""))) for u in units]
 
@@ -67,8 +67,8 @@ class Baseline:
 
 
 def fit_baseline(
-    train: Sequence[Unit],
-    dev: Sequence[Unit],
+    train: Sequence[CorpusUnit],
+    dev: Sequence[CorpusUnit],
     labels: Sequence[str],
     seed: int = 42,
     threshold_policy: str = BASELINE_POLICY,
@@ -138,7 +138,7 @@ def to_member(model: Baseline, weight: float) -> NgramMember:
 
 
 def score(
-    model: Baseline, units: Sequence[Unit], bootstrap: int = 1000
+    model: Baseline, units: Sequence[CorpusUnit], bootstrap: int = 1000
 ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
     y_true = label_matrix(units, model.labels)
     y_pred = (model.predict_proba(unit_inputs(units)) >= model.thresholds).astype(int)
@@ -151,17 +151,36 @@ def score(
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="clausetag baseline", description=__doc__)
-    parser.add_argument("--train_file", type=Path, default=DEFAULT_CORPUS_DIR)
-    parser.add_argument("--dev_file", type=Path, default=None, help="default: hold out documents")
-    parser.add_argument("--dev_docs", nargs="+", default=None)
-    parser.add_argument("--test_file", type=Path, default=None, help="scored and reported if given")
+    add_option(
+        parser,
+        "--data",
+        "--train_file",
+        "--train-file",
+        type=Path,
+        default=DEFAULT_CORPUS_DIR,
+        help="corpus JSONL or folder (default: the bundled corpus)",
+    )
+    add_option(
+        parser, "--dev-file", "--dev_file", type=Path, default=None, help="default: hold out documents"
+    )
+    add_option(parser, "--dev-docs", "--dev_docs", nargs="+", default=None, help="documents held out for dev")
+    add_option(
+        parser, "--test-file", "--test_file", type=Path, default=None, help="scored and reported if given"
+    )
     add_labels(parser)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--threshold_policy", choices=TRAIN_POLICIES, default=BASELINE_POLICY)
+    add_option(
+        parser,
+        "--threshold-policy",
+        "--threshold_policy",
+        choices=TRAIN_POLICIES,
+        default=BASELINE_POLICY,
+        help="how the thresholds are chosen on dev (as clausetag train's --threshold_policy)",
+    )
     add_output(parser, "report folder (metrics.json, report.md, plots)", type=Path, metavar="DIR")
     args = parser.parse_args(argv)
-    labels = resolve_label_set(args.train_file, args.labels)
-    units = load_units(args.train_file, labels)
+    labels = resolve_label_set(args.data, args.labels)
+    units = load_units(args.data, labels)
     if args.dev_file:
         train, dev = units, load_units(args.dev_file, labels)
     else:
@@ -171,7 +190,7 @@ def main(argv: list[str]) -> int:
     name, units_scored = ("test", load_units(args.test_file, labels)) if args.test_file else ("dev", dev)
     report, y_true, y_pred = score(model, units_scored)
     report["model"] = "tfidf+logreg baseline"
-    report["data"] = str(args.test_file or f"{args.train_file} (dev documents)")
+    report["data"] = str(args.test_file or f"{args.data} (dev documents)")
     print(f"baseline on {name}: {headline(report)}")
     if args.output:
         write_report(report, y_true, y_pred, args.output, "clausetag baseline (TF-IDF + logistic regression)")

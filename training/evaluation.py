@@ -21,14 +21,14 @@ from typing import Any
 
 import numpy as np
 
-from clausetag.data.corpus import Unit, label_matrix, load_units
+from clausetag.data.corpus import CorpusUnit, label_matrix, load_units
 from clausetag.errors import ClausetagError
 from clausetag.io import atomic_writer, os_reason, terminate_as_interrupt, write_json
-from clausetag.options import add_backend, add_batch_size, add_output, add_overwrite
+from clausetag.options import add_backend, add_batch_size, add_option, add_output, add_overwrite
 from clausetag.training.clause_metric import score
 from clausetag.training.metrics import tune_thresholds
 
-#: ``--threshold-policy`` values besides a number in (0, 1) (one threshold for every label).
+#: ``--thresholds`` values besides a number in (0, 1) (one threshold for every label).
 THRESHOLD_CHOICES = ("saved", "flat", "oracle")
 
 
@@ -54,7 +54,7 @@ def evaluate_model(
     batch_size: int = 32,
     bootstrap: int = 1000,
     thresholds: str = "saved",
-) -> tuple[dict[str, Any], np.ndarray, np.ndarray, list[Unit]]:
+) -> tuple[dict[str, Any], np.ndarray, np.ndarray, list[CorpusUnit]]:
     """Metrics of a model directory on a JSONL; also returns gold, predictions and units.
 
     ``thresholds``: the model's ``saved`` per-label thresholds, ``flat`` 0.5, a
@@ -281,14 +281,17 @@ def main(argv: list[str]) -> int:
     add_backend(parser)
     add_batch_size(parser)
     parser.add_argument("--bootstrap", type=int, default=1000, help="resamples for the macro-F1 CI")
-    parser.add_argument(
+    add_option(
+        parser,
+        "--thresholds",
         "--threshold-policy",
         "--threshold_policy",
-        dest="threshold_policy",
         type=threshold_policy,
         default="saved",
+        metavar="{saved,flat,oracle,NUMBER}",
         help="saved: the model's per-label thresholds (default); flat: 0.5 for every label; "
-        "a number: that threshold for every label; oracle: tuned on this data (optimistic upper bound)",
+        "a number: that threshold for every label; oracle: tuned on this data (optimistic upper bound). "
+        "(--threshold-policy names how training chooses thresholds, elsewhere.)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     add_output(parser, "report folder (metrics.json, report.md, plots)")
@@ -297,7 +300,7 @@ def main(argv: list[str]) -> int:
     out = None if args.output is None else check_report_dir(args.output, args.overwrite)
     with terminate_as_interrupt():  # SIGTERM cleans up like Ctrl-C: no half-written report
         report, y_true, y_pred, _ = evaluate_model(
-            args.model, args.data, args.backend, args.batch_size, args.bootstrap, args.threshold_policy
+            args.model, args.data, args.backend, args.batch_size, args.bootstrap, args.thresholds
         )
         if out is not None:
             write_report(report, y_true, y_pred, out, f"clausetag evaluation: {args.model.name}")

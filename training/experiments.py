@@ -36,7 +36,7 @@ from clausetag.data.corpus import (
 from clausetag.errors import ClausetagError
 from clausetag.io import atomic_writer
 from clausetag.labels import resolve_label_set
-from clausetag.options import add_labels, add_output
+from clausetag.options import add_labels, add_option, add_output
 from clausetag.training.evaluation import headline, write_report
 from clausetag.training.metrics import full_report
 
@@ -191,32 +191,41 @@ def main(argv: list[str]) -> int:
         choices=["lodo", "crosslingual", "recipes"],
         help="recipes: see `clausetag experiment recipes -h`",
     )
-    parser.add_argument("--model", choices=["transformer", "baseline"], default="baseline")
+    add_option(
+        parser,
+        "--learner",
+        "--model",
+        choices=["transformer", "baseline"],
+        default="baseline",
+        help="what is trained on each fold (default: baseline)",
+    )
     parser.add_argument("--data", type=Path, default=DEFAULT_CORPUS_DIR)
     add_labels(parser)
     parser.add_argument("--seed", type=int, default=42)
     add_output(parser, "results directory", required=True, type=Path, metavar="DIR")
     args, train_argv = parser.parse_known_args(argv)
     train_argv = [a for a in train_argv if a != "--"]
-    if train_argv and args.model != "transformer":
+    if train_argv and args.learner != "transformer":
         raise ClausetagError(f"unexpected arguments for the baseline: {' '.join(train_argv)}")
     labels = resolve_label_set(args.data, args.labels)
     units = load_units(args.data, labels)
     fit = (
         transformer_fitter([*train_argv, "--seed", str(args.seed)])
-        if args.model == "transformer"
+        if args.learner == "transformer"
         else baseline_fitter(args.seed)
     )
     started = time.perf_counter()
     args.output.mkdir(parents=True, exist_ok=True)
     if args.kind == "lodo":
         report, y_true, y_pred = lodo(units, labels, fit)
-        report.update(model=args.model, data=str(args.data), seconds=round(time.perf_counter() - started, 1))
-        write_report(report, y_true, y_pred, args.output, f"leave-one-document-out: {args.model}")
-        print(f"{args.model} LODO: {headline(report)}")
+        report.update(
+            model=args.learner, data=str(args.data), seconds=round(time.perf_counter() - started, 1)
+        )
+        write_report(report, y_true, y_pred, args.output, f"leave-one-document-out: {args.learner}")
+        print(f"{args.learner} LODO: {headline(report)}")
     else:
         results = crosslingual(units, labels, fit)
-        results.update(model=args.model, seconds=round(time.perf_counter() - started, 1))
+        results.update(model=args.learner, seconds=round(time.perf_counter() - started, 1))
         with atomic_writer(args.output / "crosslingual.json") as fh:
             json.dump(results, fh, indent=2)
     print(f"results written to {args.output}/ ({(time.perf_counter() - started) / 60:.1f} min)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,8 +20,28 @@ logger = logging.getLogger(__name__)
 PROBE_SCALE = 0.5
 
 
+@dataclass(frozen=True)
+class ProbeTransform:
+    """Standardise each feature by the training units' mean and spread, then tanh at PROBE_SCALE.
+
+    The head's dense layer computes the same map (``init_head_from_probe`` sets its
+    weight to ``diag(PROBE_SCALE / sd)`` and its bias to ``-PROBE_SCALE * mu / sd``,
+    the pooler's tanh follows); the recipe study applies it to frozen vectors.
+    """
+
+    mu: np.ndarray
+    sd: np.ndarray
+
+    @classmethod
+    def fit(cls, x: np.ndarray) -> ProbeTransform:
+        return cls(x.mean(0), x.std(0) + 1e-6)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return np.tanh(PROBE_SCALE * (x - self.mu) / self.sd)
+
+
 def _tanh_head(model: Any) -> tuple[torch.nn.Linear, torch.nn.Linear] | None:
-    """The (dense, output) layers around the tanh that read [CLS], for BERT- and RoBERTa-style heads."""
+    """The (dense, output) layers around the head's tanh, for BERT- and RoBERTa-style heads."""
     clf = getattr(model, "classifier", None)
     pooler = getattr(model.base_model, "pooler", None)
     if (
@@ -92,10 +113,11 @@ def init_head_from_probe(
 ) -> None:
     """Linear probe, then fine-tune (Kumar et al., 2022): start from a head that already works.
 
-    A random pooler and classifier pass e5's [CLS] vector (cosine ≈0.9 between any
-    two sentences) through two small random matrices, so the encoder gets almost
-    no gradient and a few CPU epochs stay at the label priors. Here the dense layer
-    standardises the frozen [CLS] features and the output layer is a class-weighted
+    A random pooler and classifier pass e5's pooled vector (for [CLS], cosine ≈0.9
+    between any two sentences) through two small random matrices, so the encoder gets
+    almost no gradient and a few CPU epochs stay at the label priors. Here the dense
+    layer standardises the frozen pooled features (the masked mean by default, [CLS]
+    with ``--pooling cls``) and the output layer is a class-weighted
     logistic regression on them: fine-tuning then starts from a working classifier.
     """
     layers = _tanh_head(model)
@@ -108,12 +130,11 @@ def init_head_from_probe(
     dense, out = layers
     started = time.perf_counter()
     x = _frozen_features(model, tokenizer, train, max_length)
-    mu = x.mean(0)
-    sd = x.std(0) + 1e-6
-    weight, bias = fit_probe(np.tanh(PROBE_SCALE * (x - mu) / sd), y_train, pos_weight, probe_c)
+    transform = ProbeTransform.fit(x)
+    weight, bias = fit_probe(transform(x), y_train, pos_weight, probe_c)
     with torch.no_grad():
-        dense.weight.copy_(torch.diag(torch.from_numpy(PROBE_SCALE / sd)))
-        dense.bias.copy_(torch.from_numpy(-PROBE_SCALE * mu / sd))
+        dense.weight.copy_(torch.diag(torch.from_numpy(PROBE_SCALE / transform.sd)))
+        dense.bias.copy_(torch.from_numpy(-PROBE_SCALE * transform.mu / transform.sd))
         out.weight.copy_(torch.from_numpy(weight))
         out.bias.copy_(torch.from_numpy(bias))
     logger.info("linear probe head from %d units in %.0f s", len(train), time.perf_counter() - started)

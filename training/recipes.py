@@ -67,16 +67,15 @@ from clausetag.data.corpus import (
 )
 from clausetag.errors import ClausetagError
 from clausetag.inference.context import ContextRecipe
+from clausetag.inference.scores import sigmoid
 from clausetag.inference.structure import record_places
 from clausetag.io import atomic_writer
 from clausetag.labels import resolve_label_set
+from clausetag.models.configuration import E5_PREFIX
 from clausetag.training.metrics import full_report, paired_bootstrap_delta
 from clausetag.training.thresholds import POLICIES, choose_thresholds
 
 log = logging.getLogger(__name__)
-
-#: E5 was trained with this prefix on every input of a symmetric task.
-E5_PREFIX = "query: "
 
 Units = Sequence[CorpusUnit]
 # (train, test, labels) -> test probabilities
@@ -151,17 +150,16 @@ class FeatureCache:
 
 def probe_scorer(cache: FeatureCache, pooling: str, c: float = 1.0) -> Scorer:
     """The head ``clausetag train`` starts from (``training.probe``) on frozen vectors: no fine-tuning."""
-    from clausetag.training.probe import PROBE_SCALE, fit_probe
+    from clausetag.training.probe import ProbeTransform, fit_probe
     from clausetag.training.trainer import positive_weights
 
     def score(train: Sequence[CorpusUnit], test: Sequence[CorpusUnit], labels: Sequence[str]) -> np.ndarray:
         x = cache.vectors([u["text"] for u in train], pooling)
         z = cache.vectors([u["text"] for u in test], pooling)
-        mu, sd = x.mean(0), x.std(0) + 1e-6
+        transform = ProbeTransform.fit(x)
         y = label_matrix(train, labels)
-        weight, bias = fit_probe(np.tanh(PROBE_SCALE * (x - mu) / sd), y, positive_weights(y, 10.0), c)
-        logits = np.tanh(PROBE_SCALE * (z - mu) / sd) @ weight.T + bias
-        return 1.0 / (1.0 + np.exp(-logits))
+        weight, bias = fit_probe(transform(x), y, positive_weights(y, 10.0), c)
+        return sigmoid(transform(z) @ weight.T + bias)
 
     return score
 
@@ -683,7 +681,7 @@ def table(results: Sequence[RowResult], labels: Sequence[str]) -> tuple[str, dic
 
 def main(argv: list[str]) -> int:
     from clausetag.models.encoder import default_encoder_dir
-    from clausetag.options import add_output
+    from clausetag.options import add_option, add_output
 
     parser = argparse.ArgumentParser(
         prog="clausetag experiment recipes",
@@ -697,7 +695,14 @@ def main(argv: list[str]) -> int:
         "--encoder", default=str(default_encoder_dir()), help="frozen encoder of the probe rows"
     )
     parser.add_argument("--authored", type=int, default=None, help="use only the first N authored policies")
-    parser.add_argument("--inner_folds", type=int, default=4, help="document folds for out-of-fold scores")
+    add_option(
+        parser,
+        "--inner-folds",
+        "--inner_folds",
+        type=int,
+        default=4,
+        help="document folds for out-of-fold scores",
+    )
     parser.add_argument(
         "--folds", nargs="+", default=None, help="held-out real documents to score (default: all)"
     )

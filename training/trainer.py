@@ -12,9 +12,9 @@ import torch
 from transformers import Trainer
 
 from clausetag.data.corpus import CorpusUnit
-from clausetag.inference.classifier import sigmoid
 from clausetag.inference.context import CONFIG_KEY as CONTEXT_KEY
 from clausetag.inference.context import ContextRecipe
+from clausetag.inference.scores import sigmoid
 from clausetag.inference.tokenization import BatchTokenizer
 from clausetag.training.metrics import macro_f1, micro_f1
 from clausetag.training.thresholds import choose_thresholds
