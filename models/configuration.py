@@ -13,9 +13,7 @@ from typing import Any
 
 from transformers import BertConfig
 
-#: E5's input convention: "query: " before every text it embeds (mean pooling). Training puts it
-#: before each unit and records it in config.json (``text_prefix``) for inference to repeat.
-E5_PREFIX = "query: "
+from clausetag.models.e5 import E5_PREFIX
 
 #: ``config.json``'s ``model_type`` of a mean-pooling model: its own, so that a library that
 #: does not know it refuses the folder instead of silently reading ``[CLS]``.

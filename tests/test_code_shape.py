@@ -90,3 +90,21 @@ def test_library_code_logs_and_only_commands_print() -> None:
         for line, where in _prints_outside_commands(ast.parse(file.read_text(encoding="utf-8")))
     ]
     assert printing == []
+
+
+def test_importing_a_module_first_says_nothing() -> None:
+    """Each entry point imported first in a fresh interpreter: no warning on stderr (e.g. a transformers
+    registration that ran while one of our modules was half-initialised)."""
+    import subprocess
+    import sys
+
+    for module in (
+        "clausetag.training.args",
+        "clausetag.training.train",
+        "clausetag.inference",
+        "clausetag.models.modeling",
+    ):
+        done = subprocess.run(
+            [sys.executable, "-c", f"import {module}"], capture_output=True, text=True, timeout=120, cwd=REPO
+        )
+        assert (module, done.returncode, done.stderr) == (module, 0, "")

@@ -23,7 +23,7 @@ from clausetag.data.corpus import DEFAULT_CORPUS_DIR
 from clausetag.errors import ClausetagError
 from clausetag.inference.context import MAX_CONTEXT_TOKENS, ContextRecipe
 from clausetag.io import check_folder_output, read_text
-from clausetag.models.configuration import E5_PREFIX
+from clausetag.models.e5 import E5_PREFIX
 from clausetag.models.encoder import default_encoder_dir
 from clausetag.training.thresholds import DEFAULT_POLICY, TRAIN_POLICIES
 

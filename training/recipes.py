@@ -71,7 +71,7 @@ from clausetag.inference.scores import sigmoid
 from clausetag.inference.structure import record_places
 from clausetag.io import atomic_writer
 from clausetag.labels import resolve_label_set
-from clausetag.models.configuration import E5_PREFIX
+from clausetag.models.e5 import E5_PREFIX
 from clausetag.training.metrics import full_report, paired_bootstrap_delta
 from clausetag.training.thresholds import POLICIES, choose_thresholds
 
