@@ -19,26 +19,26 @@ import numpy as np
 
 from clausetag.data.corpus import DEFAULT_CORPUS_DIR, label_matrix, leave_one_document_out, load_units
 from clausetag.labels import DEFAULT_LABELS
-from clausetag.training import recipes
+from clausetag.training import experiments
 
 MEMBERS = ("tfidf-dev", "tfidf-dev-heading", "tfidf-dev-context", "finetune-mean", "finetune-heading",
            "finetune-context")  # fmt: skip
 
 
-def stored_row(store: Path, name: str, outer: list, labels: list[str]) -> recipes.RowResult | None:
+def stored_row(store: Path, name: str, outer: list, labels: list[str]) -> experiments.RowResult | None:
     folds, ys, langs = [], [], []
     for doc, _train, test in outer:
         found = sorted(store.glob(f"{name}-{doc}-*.npz"))
         if len(found) != 1:
             return None
         with np.load(found[0], allow_pickle=False) as z:
-            fold = recipes.Fold(z["y_ref"], z["ref"], z["dev_doc"], z["test"])
+            fold = experiments.Fold(z["y_ref"], z["ref"], z["dev_doc"], z["test"])
         if len(fold.test) != len(test):
             sys.exit(f"{found[0]}: {len(fold.test)} held-out units, the corpus has {len(test)}")
         folds.append(fold)
         ys.append(label_matrix(test, labels))
         langs += [u["lang"] for u in test]
-    return recipes.RowResult(name, 0.0, np.vstack(ys), langs, folds)
+    return experiments.RowResult(name, 0.0, np.vstack(ys), langs, folds)
 
 
 def main() -> int:
@@ -51,14 +51,15 @@ def main() -> int:
     args = parser.parse_args()
     units = load_units(DEFAULT_CORPUS_DIR)
     if args.authored is not None:
-        units = recipes.keep_authored(units, args.authored)
+        units = experiments.keep_authored(units, args.authored)
     labels = list(DEFAULT_LABELS)
     outer = list(leave_one_document_out(units))
     rows = {n: r for n in MEMBERS if (r := stored_row(args.folds, n, outer, labels)) is not None}
-    for name, (a, b) in recipes.ENSEMBLES.items():
-        if a in rows and b in rows:
-            rows[name] = recipes.run_row(name, units, labels, ensemble_of=(rows[a], rows[b]))
-    table, _ = recipes.paired_table(list(rows.values()), args.bootstrap)
+    for row in experiments.REGISTRY:
+        if row.members is not None and set(row.members) <= set(rows):
+            a, b = row.members
+            rows[row.name] = experiments.ensemble_row(row.name, units, labels, (rows[a], rows[b]))
+    table, _ = experiments.paired_table(list(rows.values()), args.bootstrap)
     print(table or "no row with its twin in these folds")
     return 0
 

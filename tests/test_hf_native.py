@@ -321,7 +321,7 @@ def test_card_reads_an_experiment_lodo_report_and_refuses_malformed_ones(tmp_pat
 
 
 def test_card_defaults_name_the_real_rows_and_policies() -> None:
-    from clausetag.training.recipes import ROWS
+    from clausetag.training.experiments import ROWS
     from clausetag.training.thresholds import BASELINE_POLICY, DEFAULT_POLICY
 
     assert cards.DEFAULT_ROW in ROWS and cards.BASELINE_ROW in ROWS

@@ -33,7 +33,7 @@ def test_contrastive_pairs_follow_label_overlap() -> None:
 
 
 def test_pseudo_labels_keep_only_units_sure_of_every_label() -> None:
-    from clausetag.training.recipes import pseudo_labelled
+    from clausetag.training.experiments import pseudo_labelled
 
     units = [{"id": str(k), "text": f"t{k}", "labels": ["a"], "lang": "en", "doc": "d"} for k in range(3)]
     proba = np.array([[0.95, 0.02], [0.95, 0.5], [0.05, 0.03]])
@@ -72,7 +72,7 @@ def test_bad_recipe_flags_are_refused_by_name(flag: str, value: str) -> None:
 
 
 def test_self_training_rows_run_in_the_study(tiny_encoder: Path, small_corpus: Path, tmp_path: Path) -> None:
-    from clausetag.training.recipes import main
+    from clausetag.training.experiments.recipes import main
 
     units = [json.loads(x) for x in small_corpus.read_text(encoding="utf-8").splitlines()]
     keep = [u for u in units if u["source"] == "seed"][::4]

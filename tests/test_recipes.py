@@ -27,7 +27,7 @@ def tiny_study_data(small_corpus: Path, tmp_path_factory: pytest.TempPathFactory
 def test_recipe_study_scores_every_row_and_policy_and_reuses_folds(
     tiny_encoder: Path, tiny_study_data: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from clausetag.training.recipes import main
+    from clausetag.training.experiments.recipes import main
 
     argv = ["--data", str(tiny_study_data), "--encoder", str(tiny_encoder), "--inner-folds", "2"]
     argv += ["--rows", "tfidf", "probe-mean", "ensemble", "-o", str(tmp_path)]
@@ -55,7 +55,7 @@ def test_recipe_study_refuses_a_fold_that_is_not_a_real_document(
     tiny_encoder: Path, tiny_study_data: Path, tmp_path: Path
 ) -> None:
     from clausetag.errors import ClausetagError
-    from clausetag.training.recipes import main
+    from clausetag.training.experiments.recipes import main
 
     with pytest.raises(ClausetagError, match="not real documents"):
         main(["--data", str(tiny_study_data), "--folds", "a01-dental-clinic", "-o", str(tmp_path)])
@@ -73,7 +73,7 @@ def test_threshold_policies_give_one_threshold_per_label_in_range(policy: str) -
 
 def test_keep_authored_counts_the_v1_checklist_first_then_policies_by_id() -> None:
     """Learning-curve steps: n = 1 keeps only the oldest authored text, the v1 checklist."""
-    from clausetag.training.recipes import keep_authored
+    from clausetag.training.experiments import keep_authored
 
     def unit(doc: str, source: str) -> dict[str, object]:
         return {"id": f"{doc}-1", "doc": doc, "lang": "en", "text": "t", "labels": ["x"], "source": source}
@@ -100,7 +100,7 @@ def test_paired_bootstrap_delta_is_zero_for_equal_predictions_and_signed_otherwi
 def test_recipe_study_compares_context_rows_with_their_twins(
     tiny_encoder: Path, tiny_study_data: Path, tmp_path: Path
 ) -> None:
-    from clausetag.training.recipes import main
+    from clausetag.training.experiments.recipes import main
 
     argv = ["--data", str(tiny_study_data), "--encoder", str(tiny_encoder)]
     assert main([*argv, "--rows", "tfidf-dev", "tfidf-dev-context", "-o", str(tmp_path)]) == 0

@@ -16,9 +16,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,6 @@ from clausetag.data.corpus import (
     CorpusUnit,
     document_groups,
     label_matrix,
-    leave_one_document_out,
     load_units,
     real_documents,
 )
@@ -38,72 +36,24 @@ from clausetag.io import atomic_writer
 from clausetag.labels import resolve_label_set
 from clausetag.options import add_labels, add_option, add_output
 from clausetag.training.evaluation import headline, write_report
+from clausetag.training.experiments.fitters import FinetuneFitter, Fitter, TfidfFitter
+from clausetag.training.experiments.folds import held_out_folds, one_real_document_dev
 from clausetag.training.metrics import full_report
 
 logger = logging.getLogger(__name__)
-
-# (train, dev, test, labels) -> (test probabilities, test thresholds)
-Fitter = Callable[
-    [Sequence[CorpusUnit], Sequence[CorpusUnit], Sequence[CorpusUnit], Sequence[str]],
-    tuple[np.ndarray, np.ndarray],
-]
-
-
-def baseline_fitter(seed: int) -> Fitter:
-    from clausetag.training.baseline import fit_baseline
-
-    def fit(
-        train: Sequence[CorpusUnit],
-        dev: Sequence[CorpusUnit],
-        test: Sequence[CorpusUnit],
-        labels: Sequence[str],
-    ) -> tuple[np.ndarray, np.ndarray]:
-        model = fit_baseline(train, dev, labels, seed=seed)
-        return model.predict_proba([u["text"] for u in test]), model.thresholds
-
-    return fit
-
-
-def transformer_fitter(train_argv: list[str]) -> Fitter:
-    """Train with ``clausetag train``'s arguments (``train_argv``) in a scratch folder."""
-    from clausetag.inference import ClauseClassifier
-    from clausetag.training.args import parse_args
-    from clausetag.training.train import Splits, run_training
-
-    def fit(
-        train: Sequence[CorpusUnit],
-        dev: Sequence[CorpusUnit],
-        test: Sequence[CorpusUnit],
-        labels: Sequence[str],
-    ) -> tuple[np.ndarray, np.ndarray]:
-        with tempfile.TemporaryDirectory(prefix="clausetag-fold-") as tmp:
-            args = parse_args([*train_argv, "--output_dir", tmp, "--overwrite"])
-            run_training(Splits(list(labels), list(train), list(dev)), args)
-            clf = ClauseClassifier.from_pretrained(tmp)
-            return clf.predict_proba([u["text"] for u in test]), clf.thresholds
-
-    return fit
-
-
-def _inner_dev(train: Sequence[CorpusUnit], fold_index: int) -> tuple[list[CorpusUnit], list[CorpusUnit]]:
-    groups = document_groups(train)
-    real = real_documents(train, groups)
-    if len(real) < 2:
-        raise ClausetagError("need at least three real documents for leave-one-document-out")
-    dev_doc = real[fold_index % len(real)]
-    dev_idx = set(groups[dev_doc])
-    return [u for i, u in enumerate(train) if i not in dev_idx], [train[i] for i in sorted(dev_idx)]
 
 
 def lodo(
     units: Sequence[CorpusUnit], labels: Sequence[str], fit: Fitter
 ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+    """Each real document held out once, ``folds.one_real_document_dev`` its fold's dev units;
+    the pooled report (with each fold's figures), the gold and the predictions."""
     rows_true, rows_pred, langs, folds = [], [], [], []
-    for k, (doc, train, test) in enumerate(leave_one_document_out(units)):
-        inner_train, inner_dev = _inner_dev(train, k)
+    for k, (doc, train, test) in enumerate(held_out_folds(units)):
+        inner_train, inner_dev = one_real_document_dev(train, k)
         started = time.perf_counter()
-        proba, thresholds = fit(inner_train, inner_dev, test, labels)
-        y_true, y_pred = label_matrix(test, labels), (proba >= thresholds).astype(int)
+        scores = fit(inner_train, inner_dev, test, labels)
+        y_true, y_pred = label_matrix(test, labels), scores.predictions()
         fold = full_report(y_true, y_pred, labels, [u["lang"] for u in test], bootstrap=0)
         folds.append(
             {
@@ -132,6 +82,8 @@ def lodo(
 
 
 def crosslingual(units: Sequence[CorpusUnit], labels: Sequence[str], fit: Fitter) -> dict[str, Any]:
+    """Trained on one language of one half of the real documents, tested on the other language of
+    the other half; the first training document (with its translation) is the dev set."""
     groups = document_groups(units)
     real = real_documents(units, groups)
     halves = [real[0::2], real[1::2]]
@@ -153,9 +105,8 @@ def crosslingual(units: Sequence[CorpusUnit], labels: Sequence[str], fit: Fitter
             dev = pick(train_docs[:1], src)
             train = pick(train_docs[1:], src) + authored
             test = pick(test_docs, tgt)
-            proba, thresholds = fit(train, dev, test, labels)
             rows_true.append(label_matrix(test, labels))
-            rows_pred.append((proba >= thresholds).astype(int))
+            rows_pred.append(fit(train, dev, test, labels).predictions())
         rep = full_report(
             np.vstack(rows_true),
             np.vstack(rows_pred),
@@ -175,10 +126,6 @@ def crosslingual(units: Sequence[CorpusUnit], labels: Sequence[str], fit: Fitter
 
 
 def main(argv: list[str]) -> int:
-    if argv[:1] == ["recipes"]:
-        from clausetag.training.recipes import main as recipes_main
-
-        return recipes_main(argv[1:])
     parser = argparse.ArgumentParser(
         prog="clausetag experiment",
         description=__doc__,
@@ -209,10 +156,10 @@ def main(argv: list[str]) -> int:
         raise ClausetagError(f"unexpected arguments for the baseline: {' '.join(train_argv)}")
     labels = resolve_label_set(args.data, args.labels)
     units = load_units(args.data, labels)
-    fit = (
-        transformer_fitter([*train_argv, "--seed", str(args.seed)])
+    fit: Fitter = (
+        FinetuneFitter((*train_argv, "--seed", str(args.seed)))
         if args.learner == "transformer"
-        else baseline_fitter(args.seed)
+        else TfidfFitter(seed=args.seed)
     )
     started = time.perf_counter()
     args.output.mkdir(parents=True, exist_ok=True)
@@ -230,6 +177,3 @@ def main(argv: list[str]) -> int:
             json.dump(results, fh, indent=2)
     print(f"results written to {args.output}/ ({(time.perf_counter() - started) / 60:.1f} min)")
     return 0
-
-
-__all__ = ["crosslingual", "lodo"]
