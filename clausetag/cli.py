@@ -160,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     name, rest = args[0], args[1:]
     if name not in COMMANDS:
-        print(f"clausetag: error: unknown command '{name}'\n\n{_usage()}", file=sys.stderr)
+        print(f"clausetag: error: unknown command '{printable(name)}'\n\n{_usage()}", file=sys.stderr)
         return 2
     module, funcname, extra, _ = COMMANDS[name]
 

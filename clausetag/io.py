@@ -719,7 +719,7 @@ def iter_jsonl_bytes(
     for lineno, raw in enumerate(data.split(b"\n"), start=1):
         where = f"{name}:{lineno}"
         line = decode_text(raw, where).strip()
-        if not line:
+        if is_blank(line):  # blank, or only zero-width and other invisible characters
             continue
         rec = _check_record(parse_json(line, where), where, required)
         any_record = True

@@ -21,7 +21,7 @@ from typing import Any, TypedDict
 import numpy as np
 
 from clausetag.errors import ClausetagError
-from clausetag.io import atomic_writer, iter_jsonl
+from clausetag.io import atomic_writer, is_blank, iter_jsonl
 from clausetag.labels import DEFAULT_LABELS, EXCLUSIVE_LABEL
 from clausetag.languages import lang_problem
 
@@ -140,7 +140,7 @@ def validate_units(
         else:
             seen[uid] = where
         text = u.get("text")
-        if not isinstance(text, str) or not text.strip():
+        if not isinstance(text, str) or is_blank(text):  # zero-width characters are blank too
             bad("empty text")
         lang_bad = lang_problem(u.get("lang"))  # the one list of languages (clausetag.languages)
         if lang_bad:

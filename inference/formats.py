@@ -54,9 +54,11 @@ def format_record(record: dict[str, Any], fmt: str, labels: Sequence[str]) -> st
 
 
 def csv_line(values: Sequence[Any]) -> str:
+    """One CSV row ending in ``\n``; a cell holding a carriage return is quoted too (``csv`` quotes
+    only the characters of its line terminator, and an unquoted CR splits the row for every reader)."""
     buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerow(values)
-    return buf.getvalue()
+    csv.writer(buf, lineterminator="\r\n").writerow(values)
+    return buf.getvalue()[:-2] + "\n"
 
 
 def header(fmt: str, labels: Sequence[str]) -> str:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from clausetag.cli import main as cli
@@ -105,6 +105,46 @@ def test_an_unknown_model_type_is_refused_and_train_checks_its_encoder(
     with pytest.raises(ClausetagError, match=r"config\.json: has 'auto_map'"):
         load_pretrained(ModelArguments(model_name_or_path=str(encoder)), ["a", "b"])
     assert not (tmp_path / "PWNED").exists()
+
+
+COMMANDS_THAT_LOAD = {
+    "evaluate": lambda m, t: ["evaluate", "--model", m, "--data", str(_units(t / "u.jsonl", 3))],
+    "export-onnx": lambda m, t: ["export-onnx", "--model", m],
+    "predict --engine ray": lambda m, t: [
+        "predict",
+        "--model",
+        m,
+        "--engine",
+        "ray",
+        "-o",
+        str(t / "r"),
+        "p",
+    ],
+    "distill": lambda m, t: ["distill", "--teacher", m, "-o", str(t / "student")],
+}
+
+
+@pytest.mark.parametrize(
+    ("command", "evil"),
+    [(c, "auto_map") for c in COMMANDS_THAT_LOAD]
+    + [(c, "model_type") for c in ("evaluate", "export-onnx", "distill")],  # those give it to transformers
+)
+def test_every_command_refuses_a_model_folder_with_code(
+    command: str, evil: str, tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """evaluate, export-onnx, the Ray driver and distill's teacher load through the same checks."""
+    model, marker = _model_copy(tiny_model, tmp_path), tmp_path / "PWNED"
+    if evil == "auto_map":
+        _with_custom_code(model, marker)
+        expected = "config.json: has 'auto_map'"
+    else:
+        (model / "evil.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n", encoding="utf-8")
+        _edit_json(model / "config.json", model_type="evil-bert")
+        expected = "model_type 'evil-bert' is not one transformers knows"
+    code = cli(COMMANDS_THAT_LOAD[command](str(model), tmp_path))
+    out = capsys.readouterr()
+    assert code == 2 and expected in out.err and "Traceback" not in out.err, out.err
+    assert "[y/N]" not in out.out + out.err and not marker.exists()
 
 
 def test_every_transformers_loader_gets_trust_remote_code_false(tiny_encoder: Path) -> None:
@@ -314,6 +354,9 @@ def test_error_messages_neutralise_escapes_in_file_names(tmp_path: Path, capsys)
     err = capsys.readouterr().err
     assert code == 2 and "\x1b" not in err and "\x07" not in err and "\u202e" not in err
     assert "\\u001b]8;;http:/evil\\u0007" in err
+    assert cli(["tag\x1b]0;owned\x07"]) == 2  # a mistyped command is echoed too
+    err = capsys.readouterr().err
+    assert "unknown command 'tag\\u001b]0;owned\\u0007'" in err and "\x1b" not in err
 
 
 class _Tty(io.StringIO):
@@ -466,6 +509,8 @@ def _records(texts: list[str]) -> list[dict[str, Any]]:
 
 @PROPERTY
 @given(st.lists(CELL, min_size=1, max_size=6), st.sampled_from(["jsonl", "csv"]), st.integers(0, 10_000))
+@example(["", "", "\r"], "csv", 160)  # a carriage return in a cell used to split its row
+@example(["a\rb", "x"], "csv", 10_000)
 def test_a_torn_tail_is_dropped_and_everything_before_it_kept(texts: list[str], fmt: str, cut: int) -> None:
     import tempfile
 
@@ -559,6 +604,41 @@ def test_resume_refuses_another_model_backend_threshold_or_input(
     assert out.read_bytes() == before  # nothing mixed in
 
 
+@pytest.fixture(scope="module")
+def int8_model(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("onnxruntime")
+    model = _model_copy(tiny_model, tmp_path_factory.mktemp("int8"))
+    assert cli(["export-onnx", "--model", str(model), "--quantize", "int8"]) == 0
+    return model
+
+
+def test_a_resumed_int8_run_decides_as_an_uninterrupted_one(
+    int8_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """onnx-int8 quantises activations per batch: the resumed run's records are the uninterrupted
+    run's, byte for byte; resuming them with another backend is refused."""
+    data = _units(tmp_path / "units.jsonl", 600)
+    argv = ["predict", "--model", str(int8_model), "--backend", "onnx-int8", "-q", str(data), "--resume"]
+    full, out = tmp_path / "full.jsonl", tmp_path / "part.jsonl"
+    _flaky_predict(monkeypatch, None)
+    assert cli([*argv, "-o", str(full)]) == 0
+    _flaky_predict(monkeypatch, 3)
+    assert cli([*argv, "-o", str(out)]) == 130
+    lines = out.read_bytes().splitlines(keepends=True)
+    out.write_bytes(b"".join(lines[:300]) + lines[300][:20])  # torn inside the second chunk
+    before = out.read_bytes()
+    capsys.readouterr()
+    torch_argv = [a if a != "onnx-int8" else "torch" for a in argv]
+    assert cli([*torch_argv, "-o", str(out)]) == 2
+    _one_error(capsys, "backend; its records would mix")  # and the weights file it reads
+    assert out.read_bytes() == before
+    _flaky_predict(monkeypatch, None)
+    assert cli([*argv, "-o", str(out)]) == 0
+    assert out.read_bytes() == full.read_bytes()
+    decisions = [json.loads(line)["labels"] for line in full.read_text().splitlines()]
+    assert decisions == [json.loads(line)["labels"] for line in out.read_text().splitlines()]
+
+
 # --------------------------------------------------------------------------- 6. encoder build -o FILE
 
 
@@ -598,6 +678,24 @@ def test_a_tag_with_many_attributes_keeps_only_its_name(n: int) -> None:
     assert bounded.startswith("<p>We keep data.") and len(bounded) < MAX_TAG_CHARS
     assert "<p title='x'>" in bounded  # short tags are left to the parser
     assert strip_html(html).split("\n") == ["We keep data.", "Rights."]
+
+
+@pytest.mark.parametrize("case", ["long_line_20mb", "html_100k_attrs"])
+def test_the_inputs_that_once_blew_up_stay_within_their_limits(
+    case: str, tiny_model: Path, tmp_path: Path
+) -> None:
+    """benchmarks/hardening.py's check in CI: a 20 MB line (cut before tokenizing and n-gramming)
+    and a tag of 100 000 attributes, each in a fresh process under its time and peak-RSS limit."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "hardening_bench", Path(__file__).parent.parent / "benchmarks" / "hardening.py"
+    )
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    row = bench.run_case(case, tiny_model, "torch", tmp_path)
+    assert row["exit"] == 0 and row["ok"], row
 
 
 # --------------------------------------------------------------------------- 8-9. options and values
@@ -654,6 +752,13 @@ def test_a_file_of_zero_width_characters_is_empty(
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(content.encode())))
     assert cli(["predict", "--model", str(tiny_model), "-"]) == 2
     _one_error(capsys, "<stdin>: the input is empty")
+    units = _policy(tmp_path, "zw.jsonl", content)  # JSONL: a line of them is a blank line
+    assert cli(["predict", "--model", str(tiny_model), str(units)]) == 2
+    _one_error(capsys, "zw.jsonl: the file holds no records")
+    corpus = tmp_path / "corpus.jsonl"  # a corpus unit's text of them is an empty text
+    corpus.write_text(json.dumps({"id": "a", "text": content, "lang": "en", "labels": ["retention"]}) + "\n")
+    assert cli(["data", "validate", str(corpus)]) == 2
+    assert "corpus.jsonl:1: empty text" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
@@ -906,6 +1011,15 @@ def test_ray_resume_refuses_a_corrupt_summary_or_a_changed_input(
     ]
     assert cli([*argv, str(policy), str(units), "--resume"]) == 0  # the same run: nothing to do
     capsys.readouterr()
+    retrained = _model_copy(tiny_model, tmp_path)
+    _edit_json(retrained / "thresholds.json", method="another training run")
+    for changed, expected in (
+        ([*argv, "--threshold", "0.3"], "differs in thresholds"),
+        ([*argv[:2], str(retrained), *argv[3:]], "differs in model (its files)"),
+        ([*argv[:6], "onnx", *argv[7:]], "backend; its records would mix"),
+    ):
+        assert cli([*changed, str(policy), str(units), "--resume"]) == 2
+        _one_error(capsys, expected)
     policy.write_text(POLICY + " We sell nothing.")
     assert cli([*argv, str(policy), str(units), "--resume"]) == 2
     _one_error(capsys, f"differs in input {policy} (its units)")
@@ -928,12 +1042,32 @@ def test_api_refuses_what_the_cli_refuses(tiny_model: Path) -> None:
     assert clf.tag_document(POLICY, lang="lv")  # known languages pass
 
 
+def test_api_tags_a_lone_surrogate(tiny_model: Path) -> None:
+    """``predict(["a \\ud800"])``: a result (the text kept as given), scored as U+FFFD would be."""
+    from clausetag.inference import ClauseClassifier
+
+    clf = ClauseClassifier.from_pretrained(tiny_model)
+    [got] = clf.predict(["a \ud800"])
+    [same] = clf.predict(["a \ufffd"])
+    assert got.text == "a \ud800" and got.scores == same.scores and got.labels == same.labels
+    assert clf.tag_document("We keep data \ud800 for 5 years.")[0].labels is not None
+
+
+def test_the_service_accepts_the_languages_of_the_cli() -> None:
+    from typing import get_args
+
+    from clausetag.inference.service.schemas import Lang
+    from clausetag.languages import LANGUAGES
+
+    assert get_args(Lang) == LANGUAGES
+
+
 def test_csv_rows_are_read_back_exactly(tmp_path: Path) -> None:
     """A CSV resume reads its own cells back (quotes, commas, newlines, formula starts)."""
     from clausetag.inference.formats import format_record, header
     from clausetag.inference.resume import read_done
 
-    texts = ['a "quoted", cell', "two\nlines", "=SUM(A1)", "'=x", ""]
+    texts = ['a "quoted", cell', "two\nlines", "=SUM(A1)", "'=x", "", "old\rMac\r\nlines", "\r"]
     records = _records(texts)
     path = tmp_path / "o.csv"
     path.write_text(header("csv", LABELS) + "".join(format_record(r, "csv", LABELS) for r in records))

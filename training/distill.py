@@ -33,6 +33,7 @@ from clausetag.data.corpus import CorpusUnit, label_matrix
 from clausetag.errors import ClausetagError
 from clausetag.inference.modeldir import ModelDir, ModelDirParts
 from clausetag.inference.ngram import NgramMember
+from clausetag.inference.safeload import pretrained
 from clausetag.training.args import DataArguments, StrictParser, _check_positive, _check_whole, _refuse
 from clausetag.training.metrics import full_report
 from clausetag.training.model_card import threshold_method, versions
@@ -310,8 +311,9 @@ def distil(
     if out.exists() and any(out.iterdir()) and not args.overwrite:
         raise ClausetagError(f"{out} already exists and is not empty: pass --overwrite to replace it")
     set_seed(args.seed)
-    tokenizer = AutoTokenizer.from_pretrained(str(teacher_dir.path))
-    teacher = AutoModelForSequenceClassification.from_pretrained(str(teacher_dir.path))
+    # never the folder's own code, and a model type transformers lacks is one message (``safeload``)
+    tokenizer = pretrained(AutoTokenizer, teacher_dir.path)
+    teacher = pretrained(AutoModelForSequenceClassification, teacher_dir.path)
     teacher.eval()
     units = [*train, *extra]
     logger.info("teacher scores for %d units (%d unlabelled) …", len(units), len(extra))
