@@ -30,11 +30,20 @@ def tiny_train_argv(encoder: Path, data: Path, out: Path, *extra: str) -> list[s
 
 
 def train_tiny_model(encoder: Path, data: Path, out: Path, *extra: str) -> Path:
-    """The tiny model's two quick epochs into ``out`` (``extra``: more `clausetag train` flags)."""
+    """The tiny model's two quick epochs into ``out`` (``extra``: more `clausetag train` flags).
+
+    It reads no context unless ``extra`` says so: the tests built on it check the paths every
+    model takes (and that a model without context keeps working); tests/test_context.py trains the
+    context models, the default among them.
+    """
     from clausetag.training.train import main
 
     argv = tiny_train_argv(
-        encoder, data, out, "--num_train_epochs", "2", "--learning_rate", "1e-3", "--max_length", "64", *extra
+        encoder,
+        data,
+        out,
+        *("--num_train_epochs", "2", "--learning_rate", "1e-3", "--max_length", "64", "--context", "none"),
+        *extra,
     )
     assert main(argv) == 0
     return out

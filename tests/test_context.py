@@ -68,6 +68,13 @@ def context_model(tiny_encoder: Path, small_corpus: Path, tmp_path_factory: pyte
     )
 
 
+def test_the_default_recipe_reads_the_section_and_the_previous_unit_in_12_tokens() -> None:
+    from clausetag.inference.context import ContextRecipe
+    from clausetag.training.args import ModelArguments
+
+    assert ModelArguments().context_recipe == ContextRecipe("heading+previous", max_tokens=12)
+
+
 def test_the_model_directory_records_the_context_recipe(context_model: Path, tiny_model: Path) -> None:
     config = json.loads((context_model / "config.json").read_text())
     assert config["clausetag_context"]["reads"] == "heading+previous"
