@@ -110,3 +110,22 @@ def test_recipe_study_compares_context_rows_with_their_twins(
         fig = paired["tfidf-dev-context"][part]
         assert fig["ci95"][0] <= fig["delta"] <= fig["ci95"][1]
     assert "| tfidf-dev-context | tfidf-dev |" in (tmp_path / "recipes.md").read_text(encoding="utf-8")
+
+
+def test_fine_tuned_rows_read_context_only_where_they_name_it(tiny_encoder: Path, tmp_path: Path) -> None:
+    """``clausetag train`` reads context by default; the study's rows without one must not."""
+    from clausetag.training.args import parse_args
+    from clausetag.training.experiments.fitters import STUDY_TRAIN_DEFAULTS, FinetuneFitter
+    from clausetag.training.experiments.rows import ROW
+
+    expected = {
+        "finetune-mean": "none",
+        "finetune-heading": "heading",
+        "finetune-context": "heading+previous",
+    }
+    for name, reads in expected.items():
+        fit = FinetuneFitter(
+            ("--model_name_or_path", str(tiny_encoder), *ROW[name].train_flags), STUDY_TRAIN_DEFAULTS
+        )
+        args = parse_args([*fit.defaults, *fit.train_argv, "--output_dir", str(tmp_path / name)])
+        assert (name, args.model.context) == (name, reads)

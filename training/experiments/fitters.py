@@ -28,8 +28,9 @@ from clausetag.training.experiments.features import FeatureCache
 log = logging.getLogger(__name__)
 
 Units = Sequence[CorpusUnit]
-#: The flags the recipe study puts before its rows' ``clausetag train`` flags (the row's win).
-STUDY_TRAIN_DEFAULTS = ("--ngram_member", "false")
+#: The flags the recipe study puts before its rows' ``clausetag train`` flags (the row's win): the
+#: transformer alone, reading context only where the row names it (train's default reads it).
+STUDY_TRAIN_DEFAULTS = ("--ngram_member", "false", "--context", "none")
 
 
 @dataclass(frozen=True)
